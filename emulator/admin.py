@@ -1,0 +1,89 @@
+"""The admin API under /_emulator/: health, clock, reset. Provider-neutral."""
+
+from __future__ import annotations
+
+import math
+from importlib.metadata import PackageNotFoundError, version
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from emulator.core.clock import utc
+from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.http import read_json
+from emulator.core.runtime import Runtime, runtime
+from emulator.providers import PROVIDERS
+
+PREFIX = "/_emulator"
+MAX_ADMIN_BODY = 64 * 1024
+
+try:
+    VERSION = version("imagegen-emulator")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    VERSION = "0+unknown"
+
+
+def render_error(error: ApiError) -> JSONResponse:
+    body = {"error": {"code": error.kind.value, "message": error.message}}
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def clock_view(rt: Runtime) -> dict[str, object]:
+    now = rt.clock.now()
+    return {
+        "mode": rt.clock.mode,
+        "now": utc(now).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "epoch": now,
+        "offset": rt.clock.offset,
+    }
+
+
+async def health(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": VERSION,
+            "providers": [provider.id for provider in PROVIDERS],
+            "seed": rt.rng.seed,
+            "clock": clock_view(rt),
+            "store": rt.store.counts(),
+        }
+    )
+
+
+async def get_clock(request: Request) -> JSONResponse:
+    return JSONResponse(clock_view(runtime(request)))
+
+
+async def advance_clock(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    body = await read_json(request, MAX_ADMIN_BODY)
+    seconds = body.get("seconds") if isinstance(body, dict) else None
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+    ):
+        raise ApiError(ErrorKind.INVALID_REQUEST, 'Send {"seconds": N} with N a number >= 0.')
+    if seconds < 0:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, "The clock only moves forward: seconds must be >= 0."
+        )
+    rt.clock.advance(float(seconds))
+    return JSONResponse(clock_view(rt))
+
+
+async def reset(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    rt.reset()
+    return JSONResponse({"status": "reset", "clock": clock_view(rt)})
+
+
+routes = [
+    Route(f"{PREFIX}/health", health, methods=["GET"]),
+    Route(f"{PREFIX}/clock", get_clock, methods=["GET"]),
+    Route(f"{PREFIX}/clock/advance", advance_clock, methods=["POST"]),
+    Route(f"{PREFIX}/reset", reset, methods=["POST"]),
+]

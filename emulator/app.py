@@ -1,0 +1,39 @@
+"""The app factory: one Starlette app, one port, every provider plus the admin API."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from emulator import admin
+from emulator.config import Config
+from emulator.core import assets
+from emulator.core.auth import KeyPolicy
+from emulator.core.clock import CLOCKS
+from emulator.core.images import ImageCache
+from emulator.core.randomness import SeededRandom
+from emulator.core.runtime import Runtime
+from emulator.core.store import STORES
+from emulator.error_handlers import EXCEPTION_HANDLERS
+from emulator.providers import PROVIDERS
+
+
+def create_runtime(config: Config) -> Runtime:
+    return Runtime(
+        config=config,
+        clock=CLOCKS[config.clock](config.clock_start),
+        rng=SeededRandom(config.seed),
+        store=STORES[config.store](),
+        images=ImageCache(config.image_cache_bytes),
+        keys=KeyPolicy(config.key_table()),
+        max_body_bytes=config.max_body_bytes,
+    )
+
+
+def create_app(config: Config | None = None) -> Starlette:
+    runtime = create_runtime(config or Config())
+    routes = [*admin.routes, *assets.routes]
+    for provider in PROVIDERS:
+        routes.extend(provider.routes)
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    app.state.runtime = runtime
+    return app

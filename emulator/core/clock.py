@@ -1,0 +1,80 @@
+"""The emulator's sense of time.
+
+Every time-dependent behaviour (job progress, completion, asset expiry, later rate-limit refill)
+reads one clock, so moving it moves everything at once and deterministically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    mode: str
+
+    def now(self) -> float:
+        """Seconds since the Unix epoch, as the emulator sees it."""
+        ...
+
+    def advance(self, seconds: float) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+class VirtualClock:
+    """Stands still until told to move: tests skip a 90-second job instantly."""
+
+    mode = "virtual"
+
+    def __init__(self, start: float | None = None) -> None:
+        # Whole milliseconds, so timestamps round-trip through ISO 8601 with ms exactly.
+        self._start = round(time.time() if start is None else start, 3)
+        self._offset = 0.0
+
+    def now(self) -> float:
+        return self._start + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+    def reset(self) -> None:
+        self._offset = 0.0
+
+    @property
+    def offset(self) -> float:
+        return self._offset
+
+
+class RealClock:
+    """Wall time plus an offset, so `advance` fast-forwards a running server too."""
+
+    mode = "real"
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+    def reset(self) -> None:
+        self._offset = 0.0
+
+    @property
+    def offset(self) -> float:
+        return self._offset
+
+
+CLOCKS: dict[str, Callable[[float | None], Clock]] = {
+    "virtual": VirtualClock,
+    "real": lambda _start: RealClock(),
+}
+
+
+def utc(epoch_seconds: float) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC)

@@ -1,0 +1,44 @@
+"""`data:` URIs, the only way an input image reaches the emulator (URLs are never fetched)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from urllib.parse import unquote_to_bytes
+
+_DATA_URI = re.compile(r"^data:(?P<mime>[^;,]*)(?P<params>(;[^;,]*)*),(?P<data>.*)$", re.DOTALL)
+
+
+class InvalidDataUri(ValueError):
+    pass
+
+
+def is_data_uri(value: str) -> bool:
+    return value[:5].lower() == "data:"
+
+
+def parse_data_uri(uri: str) -> tuple[str, bytes]:
+    """(media type, decoded bytes). Raises InvalidDataUri with a reason a user can act on."""
+    match = _DATA_URI.match(uri)
+    if match is None:
+        raise InvalidDataUri("is not a valid data: URI (expected data:<type>;base64,<data>)")
+    mime = match["mime"].strip().lower() or "text/plain"
+    params = [p.strip().lower() for p in match["params"].split(";") if p.strip()]
+    if "base64" in params:
+        return mime, decode_base64(match["data"])
+    return mime, unquote_to_bytes(match["data"])
+
+
+def decode_base64(text: str) -> bytes:
+    """Standard or URL-safe base64, padding optional, whitespace ignored."""
+    compact = re.sub(r"\s+", "", text)
+    if not compact:
+        raise InvalidDataUri("holds no data")
+    compact += "=" * (-len(compact) % 4)
+    try:
+        if "-" in compact or "_" in compact:
+            return base64.urlsafe_b64decode(compact.encode("ascii"))
+        return base64.b64decode(compact.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise InvalidDataUri("is not valid base64") from None

@@ -1,0 +1,61 @@
+"""Provider-neutral API errors.
+
+Core services and provider handlers raise `ApiError` with a neutral `ErrorKind`; the provider
+that owns the request path renders it in its own wire shape (see each provider's exceptions.py).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    INVALID_REQUEST = "invalid_request"
+    UNAUTHENTICATED = "unauthenticated"
+    INSUFFICIENT_CREDITS = "insufficient_credits"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+    UNAVAILABLE = "unavailable"
+
+
+# The HTTP status each kind is answered with, unless a provider says otherwise.
+DEFAULT_STATUS: dict[ErrorKind, int] = {
+    ErrorKind.INVALID_REQUEST: 400,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.INSUFFICIENT_CREDITS: 402,
+    ErrorKind.PERMISSION_DENIED: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.METHOD_NOT_ALLOWED: 405,
+    ErrorKind.PAYLOAD_TOO_LARGE: 413,
+    ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorKind.RATE_LIMITED: 429,
+    ErrorKind.INTERNAL: 500,
+    ErrorKind.UNAVAILABLE: 503,
+}
+
+STATUS_KIND: dict[int, ErrorKind] = {status: kind for kind, status in DEFAULT_STATUS.items()}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+    @property
+    def status(self) -> int:
+        return DEFAULT_STATUS[self.kind]

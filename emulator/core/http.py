@@ -1,0 +1,67 @@
+"""Small request helpers shared by every provider: JSON bodies with a size limit, bearer keys,
+and the public base URL the client used (so URLs work behind a proxy or a root path)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from emulator.core.errors import ApiError, ErrorKind
+
+JSON_MEDIA_TYPES = ("application/json",)
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The parsed JSON body, or an ApiError that says clearly what is wrong with it."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type and media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+        raise ApiError(
+            ErrorKind.UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Type must be application/json, got {media_type}.",
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        raise ApiError(ErrorKind.INVALID_REQUEST, "The request body is empty; send a JSON object.")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise ApiError(ErrorKind.INVALID_REQUEST, "The request body is not valid UTF-8.") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"The request body is not valid JSON: {exc.msg}"
+            f" at line {exc.lineno} column {exc.colno}.",
+        ) from None
+    except RecursionError:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, "The request body is nested too deeply."
+        ) from None
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(
+        ErrorKind.PAYLOAD_TOO_LARGE, f"The request body is larger than {max_bytes} bytes."
+    )
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def public_base_url(request: Request) -> str:
+    """scheme://host[:port][/root_path] as the client reached us, without a trailing slash."""
+    return str(request.base_url).rstrip("/")

@@ -1,0 +1,36 @@
+"""The bundle of core services one app instance runs on, reachable from any request handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from emulator.config import Config
+from emulator.core.auth import KeyPolicy
+from emulator.core.clock import Clock
+from emulator.core.images import ImageCache
+from emulator.core.randomness import SeededRandom
+from emulator.core.store import Store
+
+
+@dataclass
+class Runtime:
+    config: Config
+    clock: Clock
+    rng: SeededRandom
+    store: Store
+    images: ImageCache
+    keys: KeyPolicy
+    max_body_bytes: int
+
+    def reset(self) -> None:
+        """Back to a just-started state: no jobs or files, clock offset 0, generator re-seeded."""
+        self.store.clear()
+        self.images.clear()
+        self.rng.reset()
+        self.clock.reset()
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime

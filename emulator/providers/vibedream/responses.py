@@ -1,0 +1,231 @@
+"""vibedream's wire format: submit a generation, then poll the prediction (seeds 000 and 003).
+
+Translation only: requests are checked against the contracts, turned into a core job and an
+output asset; job state is read back from the clock and written out in vibedream's shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+import contracts
+from emulator.core.assets import Asset, new_asset_id
+from emulator.core.auth import fingerprint
+from emulator.core.clock import utc
+from emulator.core.datauri import InvalidDataUri, is_data_uri, parse_data_uri
+from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.http import bearer_token, public_base_url, read_json
+from emulator.core.images import MIME_TYPES, ImageSpec, InvalidImage, probe
+from emulator.core.jobs import Job, JobStatus
+from emulator.core.runtime import Runtime, runtime
+from emulator.core.validation import check
+from emulator.providers.vibedream.catalog import Model, models
+
+PROVIDER_ID = "vibedream"
+INPUT_FORMATS = ("jpeg", "png", "gif", "webp")  # "Accepted formats: JPEG, PNG, GIF, WebP."
+MODERATION_MESSAGE = "Your request was flagged by content moderation. Please modify your prompt."
+WIRE_STATUS = {
+    JobStatus.QUEUED: "processing",
+    JobStatus.RUNNING: "processing",
+    JobStatus.SUCCEEDED: "completed",
+    JobStatus.FAILED: "failed",
+}
+
+
+def timestamp(epoch: float) -> str:
+    """ISO 8601 UTC with milliseconds, as the API writes it: 2025-01-15T12:00:00.000Z."""
+    return utc(epoch).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def authenticate(request: Request, rt: Runtime) -> str:
+    """The caller's key fingerprint; jobs are private to the key that made them."""
+    key = bearer_token(request)
+    if not rt.keys.accepts(PROVIDER_ID, key):
+        problem = "is missing" if key is None else "is not valid"
+        raise ApiError(
+            ErrorKind.UNAUTHENTICATED,
+            f"API key {problem}. Send it as 'Authorization: Bearer <key>'.",
+        )
+    return fingerprint(key)
+
+
+async def submit(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    owner = authenticate(request, rt)
+    model = models().get(request.path_params["model"])
+    if model is None:
+        known = ", ".join(sorted(models()))
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"Model '{request.path_params['model']}' not found. Available models: {known}.",
+        )
+    body = await read_json(request, rt.max_body_bytes)
+    check(contracts.validator(PROVIDER_ID, model.request_schema), body)
+    params = {**contracts.defaults(PROVIDER_ID, model.request_schema), **body}
+    sources = inline_images(model, params)
+
+    now = rt.clock.now()
+    tier = model.tier(params)
+    duration = rt.config.job_duration(PROVIDER_ID, model.id) or tier.duration
+    job = Job(
+        id=rt.rng.uuid4(),
+        provider=PROVIDER_ID,
+        model=model.id,
+        owner=owner,
+        created_at=now,
+        queue_seconds=0.0,
+        run_seconds=duration.draw(rt.rng),
+        params=params,
+    )
+    spec = image_spec(model, params, sources, render_seed(model, params, rt))
+    ttl = rt.config.setting(PROVIDER_ID, model.id, "asset_ttl")
+    asset = Asset(
+        id=new_asset_id(),
+        filename=f"{int(now * 1000)}-0.{spec.format}",
+        spec=spec,
+        available_at=job.finishes_at,
+        expires_at=job.finishes_at + ttl if ttl else None,
+    )
+    job.outputs.append(asset.id)
+    rt.store.put_asset(asset)
+    rt.store.put_job(job)
+    return JSONResponse(
+        {
+            "id": job.id,
+            "status": "processing",
+            "statusUrl": f"{public_base_url(request)}/api/v1/predictions/{job.id}",
+            "estimatedTime": tier.estimated_time,
+            "costCents": tier.cost_cents,
+            "createdAt": timestamp(now),
+        }
+    )
+
+
+async def get_prediction(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    owner = authenticate(request, rt)
+    prediction_id = request.path_params["prediction_id"]
+    job = rt.store.get_job(prediction_id)
+    if job is None or job.provider != PROVIDER_ID or job.owner != owner:
+        raise ApiError(ErrorKind.NOT_FOUND, f"Prediction '{prediction_id}' not found.")
+    state = job.state_at(rt.clock.now())
+    outputs = None
+    if state.status is JobStatus.SUCCEEDED:
+        base = public_base_url(request)
+        outputs = [rt.store.get_asset(asset_id).url(base) for asset_id in job.outputs]
+    return JSONResponse(
+        {
+            "id": job.id,
+            "modelId": job.model,
+            "modelName": models()[job.model].name,
+            "status": WIRE_STATUS[state.status],
+            "outputs": outputs,
+            "error": job.failure if state.status is JobStatus.FAILED else None,
+            "createdAt": timestamp(job.created_at),
+            "completedAt": None if state.finished_at is None else timestamp(state.finished_at),
+        }
+    )
+
+
+def inline_images(model: Model, params: Mapping[str, Any]) -> list[bytes]:
+    """The decoded `data:` images among the inputs; URLs are never fetched (we are offline)."""
+    references = model.input_images(params)
+    single = isinstance(params.get(model.input_images_param or ""), str)
+    decoded = []
+    for index, reference in enumerate(references):
+        if not is_data_uri(reference):
+            continue
+        field = model.input_images_param if single else f"{model.input_images_param}[{index}]"
+        decoded.append(decode_image(reference, field or "image"))
+    return decoded
+
+
+def decode_image(uri: str, field: str) -> bytes:
+    try:
+        mime, data = parse_data_uri(uri)
+        declared = next((fmt for fmt, known in MIME_TYPES.items() if known == mime), None)
+        if declared not in INPUT_FORMATS:
+            raise InvalidImage(f"has type '{mime}'; accepted: JPEG, PNG, GIF, WebP")
+        info = probe(data, INPUT_FORMATS)
+        if info.format != declared:
+            raise InvalidImage(f"is declared as {mime} but holds a {info.format.upper()} image")
+    except (InvalidDataUri, InvalidImage) as exc:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, f"{field}: data URI {exc}.", field=field
+        ) from None
+    return data
+
+
+def documented_params(model: Model, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The documented parameters, with inline images shortened, for metadata and seeding."""
+    names = contracts.schema(PROVIDER_ID, model.request_schema)["properties"]
+
+    def shorten(value: Any) -> Any:
+        if isinstance(value, list):
+            return [shorten(item) for item in value]
+        if isinstance(value, str) and is_data_uri(value):
+            digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+            return f"{value.split(',', 1)[0]},<{len(value)} chars, sha256 {digest}>"
+        return value
+
+    return {name: shorten(params[name]) for name in names if name in params}
+
+
+def render_seed(model: Model, params: Mapping[str, Any], rt: Runtime) -> int:
+    """The model's seed, a draw from the seeded generator for -1, or (for models without a
+    seed) a hash of the request, so the same request always gives the same picture."""
+    if model.seed_param is not None:
+        seed = params[model.seed_param]
+        return rt.rng.randint(0, 2**31 - 1) if seed == -1 else int(seed)
+    canonical = json.dumps(documented_params(model, params), sort_keys=True)
+    return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)
+
+
+def image_spec(
+    model: Model, params: Mapping[str, Any], sources: list[bytes], seed: int
+) -> ImageSpec:
+    width, height = model.dimensions(params)
+    fmt = params["output_format"]
+    references = model.input_images(params)
+    caption = [
+        params["prompt"],
+        f"{model.name} ({model.id})",
+        f"{width}x{height} {fmt}",
+        f"seed {seed}",
+    ]
+    if references:
+        names = ", ".join(
+            "inline image" if is_data_uri(ref) else ref.rsplit("/", 1)[-1] for ref in references[:3]
+        )
+        more = f" +{len(references) - 3} more" if len(references) > 3 else ""
+        caption.append(f"edit of {names}{more}")
+    source_weight = model.source_weight
+    if model.strength_param:
+        # strength is how much the reference is transformed: 1 keeps nothing of it.
+        source_weight = 1.0 - float(params[model.strength_param])
+    parameters = documented_params(model, params)
+    metadata = (
+        ("provider", PROVIDER_ID),
+        ("model", model.id),
+        ("prompt", params["prompt"]),
+        ("size", f"{width}x{height}"),
+        ("format", fmt),
+        ("seed", str(seed)),
+        ("parameters", json.dumps(parameters, sort_keys=True)),
+    )
+    return ImageSpec(
+        width=width,
+        height=height,
+        format=fmt,
+        seed=seed,
+        caption=tuple(caption),
+        metadata=metadata,
+        source=sources[0] if sources else None,
+        source_weight=source_weight,
+    )

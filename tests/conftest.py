@@ -1,0 +1,97 @@
+"""Shared fixtures: the app in-process with a virtual clock, a client that checks every
+provider response against the contracts, and a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+import contracts
+from emulator import Config, create_app
+from emulator.cli import listen
+from emulator.providers import provider_for_path
+
+KEY = "test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+# 2025-01-15T12:00:00.000Z, the instant the providers' own examples use.
+EPOCH = 1736942400.0
+
+
+def emulator_config(**overrides: object) -> Config:
+    settings: dict[str, object] = {"clock": "virtual", "seed": 1234, "clock_start": EPOCH}
+    settings.update(overrides)
+    return Config(**settings)  # type: ignore[arg-type]
+
+
+def check_contract(response: httpx.Response) -> None:
+    """Every answer on a provider path must match that provider's contract for its status."""
+    path = response.request.url.path
+    provider = provider_for_path(path)
+    if provider is None:
+        return
+    response.read()
+    if response.status_code >= 400:
+        contracts.validate(provider.id, "error", response.json())
+        return
+    found = contracts.find_operation(response.request.method, path)
+    assert found is not None, f"{response.request.method} {path} answered but has no contract"
+    provider_id, operation, _ = found
+    schema = operation.response_schema(response.status_code)
+    assert schema, f"{operation.operation_id} has no declared {response.status_code} response"
+    contracts.validate(provider_id, schema, response.json())
+
+
+def contract_client(app: Starlette) -> TestClient:
+    client = TestClient(app, base_url="http://testserver")
+    client.event_hooks["response"].append(check_contract)
+    return client
+
+
+@pytest.fixture
+def app() -> Starlette:
+    return create_app(emulator_config())
+
+
+@pytest.fixture
+def client(app: Starlette) -> Iterator[TestClient]:
+    with contract_client(app) as test_client:
+        yield test_client
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    app: Starlette
+
+
+def run_server(app: Starlette) -> tuple[uvicorn.Server, threading.Thread, str]:
+    sock = listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=True))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def live_server() -> Iterator[LiveServer]:
+    app = create_app(emulator_config())
+    server, thread, base_url = run_server(app)
+    try:
+        yield LiveServer(base_url, app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
