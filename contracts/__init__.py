@@ -4,7 +4,8 @@ Each provider is a sub-folder holding one Draft 2020-12 schema per message (``<n
 and an ``operations.json`` table of its HTTP operations. The emulator validates requests and
 reads defaults from here; the tests validate every response against the same files, so the
 emulator and its contract cannot drift apart. The OpenAPI document is generated from these
-files too, never hand-kept.
+files too, never hand-kept. A property may carry an ``errorMessage`` (the ajv-errors
+convention): it replaces jsonschema's wording when that property fails, e.g. a blank prompt.
 
 Typical use::
 
@@ -218,6 +219,10 @@ def _error_path(error: ValidationError) -> str:
 
 
 def _short_message(error: ValidationError) -> str:
+    custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    if isinstance(custom, str):
+        # A schema may word its own failure (the ajv-errors convention the emulator follows).
+        return custom
     message = error.message
     full = repr(error.instance)
     if len(full) > _SHORT.maxstring:

@@ -10,9 +10,8 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from tests.conftest import AUTH, EPOCH, contract_client, emulator_config
-
 from emulator import create_app
+from tests.conftest import AUTH, EPOCH, contract_client, emulator_config
 
 NANO = "/api/v1/models/nano-banana-pro-edit/generate"
 TURBO = "/api/v1/models/z-image-turbo/generate"
@@ -68,7 +67,9 @@ def test_cost_and_estimated_time_per_model_and_resolution(
 
 
 def test_lifecycle_processing_then_completed_with_a_downloadable_image(client: TestClient) -> None:
-    created = submit(client, TURBO, {"prompt": "a red fox", "size": "1280*720", "output_format": "png"})
+    created = submit(
+        client, TURBO, {"prompt": "a red fox", "size": "1280*720", "output_format": "png"}
+    )
     first = poll(client, created["id"])
     assert first["status"] == "processing"
     assert first["outputs"] is None and first["completedAt"] is None and first["error"] is None
@@ -107,7 +108,9 @@ def test_outputs_are_not_downloadable_before_completion(app, client: TestClient)
 
 
 def test_configured_job_duration_overrides_the_default() -> None:
-    config = emulator_config(providers={"vibedream": {"models": {"nano-banana-pro-edit": {"job_duration": 0}}}})
+    config = emulator_config(
+        providers={"vibedream": {"models": {"nano-banana-pro-edit": {"job_duration": 0}}}}
+    )
     with contract_client(create_app(config)) as client:
         created = submit(client, NANO, NANO_BODY)
         assert poll(client, created["id"])["status"] == "completed"
@@ -125,12 +128,20 @@ def test_missing_or_unknown_key_gets_401(app) -> None:
 
 
 def test_default_config_accepts_any_non_empty_key(client: TestClient) -> None:
-    assert client.post(TURBO, json={"prompt": "x"}, headers={"Authorization": "Bearer z"}).status_code == 200
-    assert client.post(TURBO, json={"prompt": "x"}, headers={"Authorization": "Bearer "}).status_code == 401
+    assert (
+        client.post(TURBO, json={"prompt": "x"}, headers={"Authorization": "Bearer z"}).status_code
+        == 200
+    )
+    assert (
+        client.post(TURBO, json={"prompt": "x"}, headers={"Authorization": "Bearer "}).status_code
+        == 401
+    )
 
 
 def test_unknown_model_and_prediction_get_404(client: TestClient) -> None:
-    response = client.post("/api/v1/models/no-such-model/generate", json={"prompt": "x"}, headers=AUTH)
+    response = client.post(
+        "/api/v1/models/no-such-model/generate", json={"prompt": "x"}, headers=AUTH
+    )
     assert response.status_code == 404
     assert "no-such-model" in response.json()["error"]
     response = client.get("/api/v1/predictions/550e8400-e29b-41d4-a716-446655440000", headers=AUTH)
@@ -140,7 +151,9 @@ def test_unknown_model_and_prediction_get_404(client: TestClient) -> None:
 
 def test_a_prediction_is_private_to_the_key_that_made_it(client: TestClient) -> None:
     created = submit(client, TURBO, {"prompt": "x"})
-    other = client.get(f"/api/v1/predictions/{created['id']}", headers={"Authorization": "Bearer other"})
+    other = client.get(
+        f"/api/v1/predictions/{created['id']}", headers={"Authorization": "Bearer other"}
+    )
     assert other.status_code == 404
 
 

@@ -35,7 +35,8 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     if not body.strip():
         raise ApiError(ErrorKind.INVALID_REQUEST, "The request body is empty; send a JSON object.")
     try:
-        return json.loads(body)
+        # JSON on the wire is UTF-8 (RFC 8259); json.loads(bytes) would also guess UTF-16/32.
+        return json.loads(body.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ApiError(ErrorKind.INVALID_REQUEST, "The request body is not valid UTF-8.") from None
     except json.JSONDecodeError as exc:

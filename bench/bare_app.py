@@ -1,0 +1,22 @@
+"""The baseline of the throughput bench: a bare Starlette app with one route answering a constant
+small JSON. Whatever the emulator costs beyond this is the emulator's own work."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+BODY = {"status": "ok"}
+
+
+async def constant(request: Request) -> JSONResponse:
+    return JSONResponse(BODY)
+
+
+def create_bare_app() -> Starlette:
+    return Starlette(routes=[Route("/", constant, methods=["GET"])])
+
+
+app = create_bare_app()

@@ -1,0 +1,258 @@
+"""HTTP throughput of the emulator against a bare Starlette app, measured side by side with wrk.
+
+    python -m bench.http_throughput [--duration 10] [--connections 32]
+    python -m bench.http_throughput --nagle-check
+
+Both apps run in their own subprocess on 127.0.0.1 with identical uvicorn settings (one worker,
+uvloop + httptools, access log off, a pre-bound TCP_NODELAY socket); nothing is pinned. wrk
+(1 thread, N connections) loads (a) the bare app's one constant-JSON route and (b) the emulator
+with a Lua script alternating a vibedream submit (POST) and a poll (GET) of a completed
+prediction created beforehand. The pair is measured twice in alternating order and the best
+requests/s of each is kept; the target is emulator/bare >= 0.70. Every wrk response must be 2xx.
+
+--nagle-check times 200 sequential keep-alive polls against the emulator on the pre-bound
+TCP_NODELAY socket, and, as the control that shows the check can see the problem, on a socket
+pre-bound without TCP_NODELAY (where each response waits ~40 ms on Nagle + delayed ACK).
+
+Exit status: 0 on success, 1 when a target is missed or a response was not 2xx, 2 when wrk is
+missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench._servers import (
+    ADVANCE,
+    AUTH,
+    PREDICTION,
+    Z_IMAGE,
+    ServerProcess,
+    install_sigterm_handler,
+    median,
+    ms,
+    percentile,
+    z_image_body,
+)
+
+TARGET_RATIO = 0.70
+ROUNDS = 2
+WARMUP_SECONDS = 1
+NAGLE_POLLS = 200
+NAGLE_LIMIT = 0.010  # a median above 10 ms on loopback means something waits on a timer
+
+WRK_INSTALL = "wrk is not installed: install it with `apt-get install -y wrk` (Debian/Ubuntu)."
+
+# wrk.format uses the headers it is given instead of wrk.headers, so both tables carry the key.
+LUA_SCRIPT = """\
+local n = 0
+local submit_path = "%(submit)s"
+local submit_body = '%(body)s'
+local poll_path = nil
+local post_headers = { ["Content-Type"] = "application/json", ["Authorization"] = "%(auth)s" }
+
+init = function(args)
+  poll_path = "%(poll_prefix)s" .. args[1]
+  wrk.headers["Authorization"] = "%(auth)s"
+end
+
+request = function()
+  n = n + 1
+  if n %% 2 == 1 then
+    return wrk.format("POST", submit_path, post_headers, submit_body)
+  end
+  return wrk.format("GET", poll_path)
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    requests: int
+    non_2xx: int
+    socket_errors: str | None
+    output: str
+
+    @property
+    def all_2xx(self) -> bool:
+        return self.non_2xx == 0 and self.socket_errors is None and self.requests > 0
+
+
+def parse_wrk(output: str) -> WrkResult:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:\s+(.+)", output)
+    if rps is None or total is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    return WrkResult(
+        requests_per_second=float(rps.group(1)),
+        requests=int(total.group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=errors.group(1).strip() if errors else None,
+        output=output,
+    )
+
+
+def run_wrk(
+    wrk: str,
+    url: str,
+    duration: int,
+    connections: int,
+    script: Path | None = None,
+    script_args: Sequence[str] = (),
+) -> WrkResult:
+    args = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s"]
+    if script is not None:
+        args += ["-s", str(script)]
+    args.append(url)
+    if script_args:
+        args += ["--", *script_args]
+    done = subprocess.run(
+        args, capture_output=True, text=True, timeout=duration + 30, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse_wrk(done.stdout)
+
+
+def make_prediction(base_url: str) -> str:
+    """A prediction to poll: submitted, then completed by advancing the virtual clock."""
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as client:
+        submitted = client.post(Z_IMAGE, json=z_image_body())
+        submitted.raise_for_status()
+        prediction_id: str = submitted.json()["id"]
+        client.post(ADVANCE, json={"seconds": 60}).raise_for_status()
+        polled = client.get(PREDICTION.format(id=prediction_id))
+        polled.raise_for_status()
+        if polled.json()["status"] != "completed":
+            raise RuntimeError(f"prediction did not complete: {polled.json()}")
+    return prediction_id
+
+
+def write_lua(directory: Path) -> Path:
+    body = '{"prompt": "a cat", "size": "1024*1024", "output_format": "jpeg"}'
+    script = directory / "submit_poll.lua"
+    script.write_text(
+        LUA_SCRIPT
+        % {
+            "submit": Z_IMAGE,
+            "body": body,
+            "poll_prefix": PREDICTION.format(id=""),
+            "auth": AUTH["Authorization"],
+        }
+    )
+    return script
+
+
+def throughput(wrk: str, duration: int, connections: int) -> int:
+    print(
+        f"http_throughput: wrk 1 thread, {connections} connections, {duration} s per run, "
+        f"{ROUNDS} rounds in alternating order, best of each"
+    )
+    best: dict[str, float] = {"bare": 0.0, "emulator": 0.0}
+    failures: list[str] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp,
+        ServerProcess("bare") as bare,
+        ServerProcess("emulator") as emulator,
+    ):
+        script = write_lua(Path(tmp))
+        prediction_id = make_prediction(emulator.base_url)
+        targets = {
+            "bare": (bare.base_url + "/", None, ()),
+            "emulator": (emulator.base_url, script, (prediction_id,)),
+        }
+        for url, lua, lua_args in targets.values():  # warm both up, not counted
+            run_wrk(wrk, url, WARMUP_SECONDS, connections, lua, lua_args)
+        for round_no in range(ROUNDS):
+            order = ["bare", "emulator"] if round_no % 2 == 0 else ["emulator", "bare"]
+            for name in order:
+                url, lua, lua_args = targets[name]
+                result = run_wrk(wrk, url, duration, connections, lua, lua_args)
+                print(
+                    f"  round {round_no + 1} {name:8s} {result.requests_per_second:10.1f} req/s"
+                    f"  ({result.requests} requests, non-2xx {result.non_2xx},"
+                    f" socket errors {result.socket_errors or 'none'})"
+                )
+                if not result.all_2xx:
+                    failures.append(
+                        f"{name} round {round_no + 1}: {result.non_2xx} non-2xx responses,"
+                        f" socket errors: {result.socket_errors or 'none'}"
+                    )
+                best[name] = max(best[name], result.requests_per_second)
+    ratio = best["emulator"] / best["bare"] if best["bare"] else 0.0
+    print(f"bare app:  {best['bare']:.1f} req/s (best of {ROUNDS})")
+    print(f"emulator:  {best['emulator']:.1f} req/s (best of {ROUNDS}, submit+poll mix)")
+    verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+    print(f"ratio emulator/bare: {ratio:.3f} (target >= {TARGET_RATIO:.2f}) {verdict}")
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    return 0 if verdict == "PASS" and not failures else 1
+
+
+def poll_latencies(base_url: str, count: int) -> list[float]:
+    prediction_id = make_prediction(base_url)
+    path = PREDICTION.format(id=prediction_id)
+    latencies = []
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as client:
+        client.get(path).raise_for_status()  # opens the keep-alive connection
+        for _ in range(count):
+            start = time.perf_counter()
+            response = client.get(path)
+            latencies.append(time.perf_counter() - start)
+            response.raise_for_status()
+    return latencies
+
+
+def nagle_check() -> int:
+    print(f"nagle check: {NAGLE_POLLS} sequential keep-alive GET polls of one prediction")
+    results = {}
+    for label, nodelay in (("pre-bound, TCP_NODELAY", True), ("control, no TCP_NODELAY", False)):
+        with ServerProcess("emulator", nodelay=nodelay) as server:
+            latencies = poll_latencies(server.base_url, NAGLE_POLLS)
+        results[nodelay] = median(latencies)
+        print(
+            f"  {label:24s} median {ms(median(latencies))}  p99 {ms(percentile(latencies, 99))}"
+        )
+    verdict = "PASS" if results[True] < NAGLE_LIMIT else "FAIL"
+    print(f"median with TCP_NODELAY {ms(results[True])} (target < {ms(NAGLE_LIMIT)}) {verdict}")
+    if results[False] < NAGLE_LIMIT:
+        print("note: the control showed no Nagle delay either; the check may not be sensitive")
+    return 0 if verdict == "PASS" else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.http_throughput", description=__doc__)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument(
+        "--nagle-check", action="store_true", help="poll latency on the pre-bound socket instead"
+    )
+    args = parser.parse_args(argv)
+    if args.duration < 1 or args.connections < 1:
+        parser.error("--duration and --connections must be at least 1")
+    install_sigterm_handler()
+    if args.nagle_check:
+        return nagle_check()
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print(WRK_INSTALL, file=sys.stderr)
+        return 2
+    return throughput(wrk, args.duration, args.connections)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

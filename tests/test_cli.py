@@ -1,0 +1,156 @@
+"""`imagegen-emulator serve` as a user runs it: a real process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+SERVE = [sys.executable, "-m", "emulator", "serve", "--host", "127.0.0.1"]
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*SERVE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    """Kill if still running, reap, close the pipes; return what it wrote to stderr."""
+    if process.poll() is None:
+        process.kill()
+    _, stderr = process.communicate(timeout=15)
+    return stderr
+
+
+def wait_for_base_url(process: subprocess.Popen[str]) -> tuple[str, list[str]]:
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        match = re.search(r"listening on (http://\S+)", line)
+        if match:
+            return match.group(1), lines
+    raise AssertionError("no base URL printed: " + "".join(lines) + stop(process))
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    process = start("--port", "0", "--seed", "7")
+    try:
+        base_url, lines = wait_for_base_url(process)
+        # The banner is printed in one piece; read the rest of it.
+        banner = "".join(lines)
+        while "/api/v1/predictions/<id>" not in banner:
+            banner += process.stdout.readline()  # type: ignore[union-attr]
+        yield process, base_url, banner
+    finally:
+        stop(process)
+
+
+def test_serve_prints_base_url_seed_and_a_curl_per_provider(server) -> None:
+    _, base_url, banner = server
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)
+    assert "seed: 7" in banner
+    assert "accepts any non-empty key" in banner
+    assert f'curl -X POST "{base_url}/api/v1/models/z-image-turbo/generate"' in banner
+
+
+def test_the_printed_curl_command_works(server) -> None:
+    _, _, banner = server
+    command = banner[banner.index("curl -X POST") :].split("\ncurl ")[0]
+    result = subprocess.run(
+        ["bash", "-c", command + " --silent"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert '"status":"processing"' in result.stdout, result.stdout + result.stderr
+
+
+def test_ctrl_c_stops_cleanly(server) -> None:
+    process, base_url, _ = server
+    assert httpx.get(f"{base_url}/_emulator/health").json()["status"] == "ok"
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=15) == 0
+    assert "Traceback" not in stop(process)
+
+
+def test_a_busy_port_is_refused_with_one_clear_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*SERVE, "--port", str(port)], capture_output=True, text=True, timeout=30, check=False
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: the port is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read config file"),
+        ("seed = [", "is not valid TOML"),
+        ("sed = 1", "Additional properties are not allowed ('sed' was unexpected)"),
+        ("[providers.vibedream]\njob_duration = [5, 1]", "job_duration: a duration needs"),
+        ("[providers.nosuch]\njob_duration = 1", "providers"),
+    ],
+)
+def test_a_bad_config_is_refused_with_one_clear_line(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "emulator.toml"
+    if content is not None:
+        path.write_text(content)
+    result = subprocess.run(
+        [*SERVE, "--port", "0", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_config_file_is_applied(tmp_path: Path) -> None:
+    path = tmp_path / "emulator.toml"
+    path.write_text('seed = 11\nclock = "virtual"\n[auth]\nkeys = ["only-this"]\n')
+    process = start("--port", "0", "--config", str(path))
+    try:
+        base_url, _ = wait_for_base_url(process)
+        health = httpx.get(f"{base_url}/_emulator/health").json()
+        assert (health["seed"], health["clock"]["mode"]) == (11, "virtual")
+        denied = httpx.post(
+            f"{base_url}/api/v1/models/z-image-turbo/generate",
+            json={"prompt": "x"},
+            headers={"Authorization": "Bearer other"},
+        )
+        assert denied.status_code == 401
+    finally:
+        stop(process)
+
+
+def test_help_lists_the_options() -> None:
+    result = subprocess.run(
+        [*SERVE[:3], "serve", "--help"], capture_output=True, text=True, timeout=30, check=True
+    )
+    for option in ("--host", "--port", "--config", "--seed"):
+        assert option in result.stdout

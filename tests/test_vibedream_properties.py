@@ -1,0 +1,86 @@
+"""Properties over generated requests, derived from the contracts rather than hand-picked:
+any schema-valid request is accepted and completes with an image of the right size; any value
+a schema refuses is a 400 naming that field; no body whatsoever gets a 500."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+from PIL import Image
+
+import contracts
+from emulator import create_app
+from emulator.providers.vibedream.catalog import models
+from tests.conftest import AUTH, contract_client, emulator_config
+
+MODELS = sorted(models())
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def request_strategy(model_id: str) -> st.SearchStrategy[dict]:
+    return from_schema(contracts.schema("vibedream", models()[model_id].request_schema))
+
+
+def refs(model_id: str, body: dict) -> list[str]:
+    return models()[model_id].input_images(body)
+
+
+@SETTINGS
+@given(data=st.data(), model_id=st.sampled_from(MODELS))
+def test_any_valid_request_is_accepted_and_completes_with_the_right_image(data, model_id) -> None:
+    body = data.draw(request_strategy(model_id))
+    # A schema-valid data: URI is almost never a real image: those are checked elsewhere.
+    assume(not any(ref.startswith("data:") for ref in refs(model_id, body)))
+    with contract_client(create_app(emulator_config())) as client:
+        created = client.post(f"/api/v1/models/{model_id}/generate", json=body, headers=AUTH)
+        assert created.status_code == 200, created.text
+        client.post("/_emulator/clock/advance", json={"seconds": 60})
+        done = client.get(f"/api/v1/predictions/{created.json()['id']}", headers=AUTH).json()
+        assert done["status"] == "completed"
+        download = client.get(done["outputs"][0])
+        image = Image.open(io.BytesIO(download.content))
+        params = {**contracts.defaults("vibedream", models()[model_id].request_schema), **body}
+        assert image.size == models()[model_id].dimensions(params)
+        assert image.format.lower() == params["output_format"]
+
+
+@SETTINGS
+@given(data=st.data(), model_id=st.sampled_from(MODELS))
+def test_a_value_the_schema_refuses_is_a_400_naming_the_field(data, model_id) -> None:
+    name = models()[model_id].request_schema
+    schema = contracts.schema("vibedream", name)
+    body = data.draw(request_strategy(model_id))
+    field = data.draw(st.sampled_from(sorted(schema["properties"])))
+    body[field] = data.draw(json_values)
+    assume(not contracts.validator("vibedream", name).is_valid(body))
+    with contract_client(create_app(emulator_config())) as client:
+        response = client.post(f"/api/v1/models/{model_id}/generate", json=body, headers=AUTH)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"].split("[")[0] == field
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    model_id=st.sampled_from([*MODELS, "unknown-model"]),
+    body=json_values | st.binary(max_size=64),
+)
+def test_no_body_gets_a_server_error(model_id: str, body: object) -> None:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with contract_client(create_app(emulator_config())) as client:
+        response = client.post(
+            f"/api/v1/models/{model_id}/generate",
+            content=content,
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+    assert response.status_code in (200, 400, 404), response.text
