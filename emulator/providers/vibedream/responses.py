@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -68,7 +69,10 @@ async def submit(request: Request) -> JSONResponse:
     body = await read_json(request, rt.max_body_bytes)
     check(contracts.validator(PROVIDER_ID, model.request_schema), body)
     params = {**contracts.defaults(PROVIDER_ID, model.request_schema), **body}
-    sources = inline_images(model, params)
+    sources: list[bytes] = []
+    if any(is_data_uri(reference) for reference in model.input_images(params)):
+        # Decoding and verifying up to 14 large images is CPU work: keep it off the event loop.
+        sources = await anyio.to_thread.run_sync(inline_images, model, params)
 
     now = rt.clock.now()
     tier = model.tier(params)
