@@ -1,9 +1,9 @@
 """Run an app under uvicorn in a subprocess on 127.0.0.1, and shared helpers of the benches.
 
-Child side: ``python -m bench._servers {bare,emulator} [--no-nodelay]`` binds an ephemeral port
-on 127.0.0.1 before starting (``emulator.cli.listen``, which sets TCP_NODELAY), prints
-``PORT <n>`` on stdout and serves with the same uvicorn settings whatever the app: one worker,
-uvloop and httptools, access log off.
+Child side: ``python -m bench._servers {bare,emulator} [--no-nodelay] [--loop L]`` binds an
+ephemeral port on 127.0.0.1 before starting (``emulator.cli.listen``, which sets TCP_NODELAY),
+prints ``PORT <n>`` on stdout and serves with the same uvicorn settings whatever the app: one
+worker, uvloop (unless --loop asyncio, for the Nagle check) and httptools, access log off.
 
 Parent side: :class:`ServerProcess` starts such a child, waits until it answers HTTP, and always
 stops it (terminate, then kill) when the ``with`` block ends, error or not. On Linux the child
@@ -28,6 +28,7 @@ from types import TracebackType
 
 HOST = "127.0.0.1"
 APPS = ("bare", "emulator")
+LOOPS = ("uvloop", "asyncio")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 API_KEY = "k"
@@ -88,6 +89,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-nodelay", action="store_true", help="pre-bind without TCP_NODELAY (control case)"
     )
+    parser.add_argument("--loop", choices=LOOPS, default="uvloop", help="event loop (uvloop)")
     args = parser.parse_args(argv)
     app = _build_app(args.app)
     sock = _plain_listen(HOST, 0) if args.no_nodelay else listen(HOST, 0)
@@ -97,7 +99,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         app,  # type: ignore[arg-type]
         log_level="warning",
         access_log=False,
-        loop="uvloop",
+        loop=args.loop,
         http="httptools",
         workers=1,
         timeout_graceful_shutdown=2,
@@ -141,11 +143,14 @@ def child_popen(args: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes
 class ServerProcess:
     """``with ServerProcess("emulator") as server: server.base_url`` -> http://127.0.0.1:port."""
 
-    def __init__(self, app: str, *, nodelay: bool = True) -> None:
+    def __init__(self, app: str, *, nodelay: bool = True, loop: str = "uvloop") -> None:
         if app not in APPS:
             raise ValueError(f"app must be one of {APPS}, got {app!r}")
+        if loop not in LOOPS:
+            raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
         self.app = app
         self.nodelay = nodelay
+        self.loop = loop
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -174,7 +179,7 @@ class ServerProcess:
         self.stop()
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "bench._servers", self.app]
+        args = [sys.executable, "-m", "bench._servers", self.app, "--loop", self.loop]
         if not self.nodelay:
             args.append("--no-nodelay")
         self._proc = child_popen(args, stdout=subprocess.PIPE)

@@ -84,18 +84,6 @@ def mean_rgb(image: Image.Image) -> tuple[float, float, float]:
 # --- constants -------------------------------------------------------------------------------
 
 
-def test_public_constants() -> None:
-    assert OUTPUT_FORMATS == ("png", "jpeg", "webp")
-    assert MIME_TYPES == {
-        "png": "image/png",
-        "jpeg": "image/jpeg",
-        "webp": "image/webp",
-        "gif": "image/gif",
-        "heic": "image/heic",
-        "heif": "image/heif",
-    }
-
-
 # --- rendering: size and format --------------------------------------------------------------
 
 

@@ -23,51 +23,48 @@ class Clock(Protocol):
 
     def reset(self) -> None: ...
 
+    @property
+    def offset(self) -> float: ...
 
-class VirtualClock:
+
+class _OffsetClock:
+    """A base time plus an offset that only `advance` moves."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+    def reset(self) -> None:
+        self._offset = 0.0
+
+    @property
+    def offset(self) -> float:
+        return self._offset
+
+
+class VirtualClock(_OffsetClock):
     """Stands still until told to move: tests skip a 90-second job instantly."""
 
     mode = "virtual"
 
     def __init__(self, start: float | None = None) -> None:
+        super().__init__()
         # Whole milliseconds, so timestamps round-trip through ISO 8601 with ms exactly.
         self._start = round(time.time() if start is None else start, 3)
-        self._offset = 0.0
 
     def now(self) -> float:
         return self._start + self._offset
 
-    def advance(self, seconds: float) -> None:
-        self._offset += seconds
 
-    def reset(self) -> None:
-        self._offset = 0.0
-
-    @property
-    def offset(self) -> float:
-        return self._offset
-
-
-class RealClock:
+class RealClock(_OffsetClock):
     """Wall time plus an offset, so `advance` fast-forwards a running server too."""
 
     mode = "real"
 
-    def __init__(self) -> None:
-        self._offset = 0.0
-
     def now(self) -> float:
         return time.time() + self._offset
-
-    def advance(self, seconds: float) -> None:
-        self._offset += seconds
-
-    def reset(self) -> None:
-        self._offset = 0.0
-
-    @property
-    def offset(self) -> float:
-        return self._offset
 
 
 CLOCKS: dict[str, Callable[[float | None], Clock]] = {
