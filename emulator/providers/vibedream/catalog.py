@@ -11,6 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import contracts
 from emulator.core import sizes
 from emulator.core.randomness import Duration
 
@@ -58,6 +59,8 @@ class Model:
     source_weight: float
     tier_param: str | None
     tiers: Mapping[str, Tier]
+    parameters: tuple[str, ...]  # documented request parameters, from the contract
+    defaults: Mapping[str, Any]  # their documented defaults, from the contract
 
     def tier(self, params: Mapping[str, Any]) -> Tier:
         return self.tiers[params[self.tier_param]] if self.tier_param else self.tiers["default"]
@@ -76,6 +79,7 @@ class Model:
 @cache
 def models() -> dict[str, Model]:
     path = resources.files("emulator.providers.vibedream").joinpath("models.json")
+    entries = json.loads(path.read_text())
     return {
         model_id: Model(
             id=model_id,
@@ -88,6 +92,8 @@ def models() -> dict[str, Model]:
             source_weight=entry.get("source_weight", 0.6),
             tier_param=entry.get("tier_param"),
             tiers={name: Tier(**tier) for name, tier in entry["tiers"].items()},
+            parameters=tuple(contracts.schema("vibedream", entry["request_schema"])["properties"]),
+            defaults=contracts.defaults("vibedream", entry["request_schema"]),
         )
-        for model_id, entry in json.loads(path.read_text()).items()
+        for model_id, entry in entries.items()
     }

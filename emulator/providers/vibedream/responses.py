@@ -68,7 +68,7 @@ async def submit(request: Request) -> JSONResponse:
         )
     body = await read_json(request, rt.max_body_bytes)
     check(contracts.validator(PROVIDER_ID, model.request_schema), body)
-    params = {**contracts.defaults(PROVIDER_ID, model.request_schema), **body}
+    params = {**model.defaults, **body}
     sources: list[bytes] = []
     if any(is_data_uri(reference) for reference in model.input_images(params)):
         # Decoding and verifying up to 14 large images is CPU work: keep it off the event loop.
@@ -168,7 +168,6 @@ def decode_image(uri: str, field: str) -> bytes:
 
 def documented_params(model: Model, params: Mapping[str, Any]) -> dict[str, Any]:
     """The documented parameters, with inline images shortened, for metadata and seeding."""
-    names = contracts.schema(PROVIDER_ID, model.request_schema)["properties"]
 
     def shorten(value: Any) -> Any:
         if isinstance(value, list):
@@ -178,7 +177,7 @@ def documented_params(model: Model, params: Mapping[str, Any]) -> dict[str, Any]
             return f"{value.split(',', 1)[0]},<{len(value)} chars, sha256 {digest}>"
         return value
 
-    return {name: shorten(params[name]) for name in names if name in params}
+    return {name: shorten(params[name]) for name in model.parameters if name in params}
 
 
 def render_seed(model: Model, params: Mapping[str, Any], rt: Runtime) -> int:
