@@ -25,6 +25,10 @@ import sys
 import time
 from collections.abc import Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 HOST = "127.0.0.1"
 APPS = ("bare", "emulator")
@@ -69,7 +73,7 @@ def _plain_listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _build_app(name: str) -> object:
+def _build_app(name: str) -> Starlette:
     if name == "bare":
         from bench.bare_app import create_bare_app
 
@@ -96,7 +100,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     os.dup2(2, 1)  # nothing else goes to the pipe the parent stops reading
     config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        app,
         log_level="warning",
         access_log=False,
         loop=args.loop,
@@ -134,10 +138,10 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -
         proc.wait(timeout=timeout)
 
 
-def child_popen(args: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+def child_popen(args: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
     """Popen whose child is terminated if this process dies first."""
     preexec = _die_with_parent if sys.platform.startswith("linux") else None
-    return subprocess.Popen(list(args), preexec_fn=preexec, **kwargs)  # type: ignore[call-overload]
+    return subprocess.Popen(list(args), preexec_fn=preexec, **kwargs)
 
 
 class ServerProcess:

@@ -41,10 +41,12 @@ from bench._servers import (
     PREDICTION,
     Z_IMAGE,
     ServerProcess,
+    child_popen,
     install_sigterm_handler,
     median,
     ms,
     percentile,
+    stop_process,
     z_image_body,
 )
 
@@ -122,12 +124,14 @@ def run_wrk(
     args.append(url)
     if script_args:
         args += ["--", *script_args]
-    done = subprocess.run(
-        args, capture_output=True, text=True, timeout=duration + 30, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout)
+    proc = child_popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=duration + 30)
+    finally:
+        stop_process(proc)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {(err or out).decode()}")
+    return parse_wrk(out.decode())
 
 
 def make_prediction(base_url: str) -> str:
