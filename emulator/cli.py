@@ -69,8 +69,9 @@ def listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit this; without it a pre-bound socket under uvloop waits on
-    # Nagle's algorithm and adds ~40 ms to responses.
+    # Accepted connections inherit this. uvloop sets it per connection anyway, but the plain
+    # asyncio loop does not for a pre-bound socket: Nagle's algorithm then adds ~44 ms to
+    # every response (bench/http_throughput.py --nagle-check shows both).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))

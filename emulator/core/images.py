@@ -14,6 +14,7 @@ import colorsys
 import hashlib
 import io
 import json
+import os
 import random
 import threading
 import warnings
@@ -575,8 +576,12 @@ class _Pending:
 class ImageCache:
     """Lazily rendered images, kept in an LRU bounded by total encoded bytes."""
 
-    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+    def __init__(self, max_bytes: int = 256 * 2**20, render_threads: int | None = None) -> None:
         self._max_bytes = max_bytes
+        # Renders hold the GIL for part of their time; unbounded, four 4K renders at once stall
+        # the event loop for tens of ms. One core for rendering leaves the other for requests.
+        threads = render_threads or max(1, (os.cpu_count() or 2) - 1)
+        self._limiter = anyio.CapacityLimiter(threads)
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
         self._pending: dict[str, _Pending] = {}
@@ -623,7 +628,7 @@ class ImageCache:
         # with neither result nor error, and its waiters retry instead of inheriting the cancel.
         try:
             # Rendering a 4K image takes ~100 ms of CPU: never on the event loop.
-            data = await anyio.to_thread.run_sync(render, spec)
+            data = await anyio.to_thread.run_sync(render, spec, limiter=self._limiter)
         except Exception as exc:
             pending.error = exc  # shared with every waiter, and not cached
             raise
