@@ -29,6 +29,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from jsonschema.protocols import Validator
@@ -40,6 +41,7 @@ __all__ = [
     "Operation",
     "defaults",
     "find_operation",
+    "is_valid",
     "operations",
     "providers",
     "schema",
@@ -159,6 +161,25 @@ def validator(provider: str, name: str) -> Validator:
     # Fail loudly on a broken schema rather than validate against something meaningless.
     Draft202012Validator.check_schema(contents)
     return Draft202012Validator(contents, registry=_registry())
+
+
+@cache
+def _compiled(provider: str, name: str) -> Any:
+    # Generated Python code: ~15x faster than jsonschema on the hot path. use_default=False, or
+    # it would write defaults into the caller's data; formats off, as jsonschema has them off.
+    return fastjsonschema.compile(
+        _load(provider, name), use_default=False, use_formats=False, detailed_exceptions=False
+    )
+
+
+def is_valid(provider: str, name: str, instance: object) -> bool:
+    """A fast yes/no for hot paths. jsonschema (validator(), validate()) stays the reference:
+    call it to explain a False, and treat its verdict as final if the two ever disagree."""
+    try:
+        _compiled(provider, name)(instance)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 def validate(provider: str, name: str, instance: object) -> None:

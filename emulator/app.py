@@ -31,9 +31,9 @@ def create_runtime(config: Config) -> Runtime:
 
 def create_app(config: Config | None = None) -> Starlette:
     runtime = create_runtime(config or Config())
-    routes = [*admin.routes, *assets.routes]
-    for provider in PROVIDERS:
-        routes.extend(provider.routes)
+    # Provider routes first: the router tries routes in order, and they carry the traffic.
+    routes = [route for provider in PROVIDERS for route in provider.routes]
+    routes += [*assets.routes, *admin.routes]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
     app.state.runtime = runtime
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 
 class KeyPolicy:
@@ -28,6 +29,7 @@ class KeyPolicy:
         return f"{len(allowed)} configured key(s)"
 
 
+@lru_cache(maxsize=1024)
 def fingerprint(key: str) -> str:
     """A short, stable, non-reversible name for a key: safe to store, show and log."""
     return hashlib.sha256(key.encode()).hexdigest()[:12]

@@ -64,5 +64,14 @@ def bearer_token(request: Request) -> str | None:
 
 
 def public_base_url(request: Request) -> str:
-    """scheme://host[:port][/root_path] as the client reached us, without a trailing slash."""
-    return str(request.base_url).rstrip("/")
+    """scheme://host[:port][/root_path] as the client reached us, without a trailing slash.
+
+    Read straight from the ASGI scope (Starlette's request.base_url builds URL objects, a
+    measurable share of a poll); the proxy-headers middleware has already set the scheme.
+    """
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server_host, port = scope.get("server") or ("localhost", None)
+        host = server_host if port is None else f"{server_host}:{port}"
+    return f"{scope['scheme']}://{host}{scope.get('root_path', '')}".rstrip("/")

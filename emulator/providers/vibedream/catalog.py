@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -23,7 +23,7 @@ class Tier:
     cost_cents: int
     estimated_time: str  # as the API shows it, e.g. "10-30s"
 
-    @property
+    @cached_property
     def duration(self) -> Duration:
         """The default job duration, read from the advertised time: "10-30s" -> [10, 30]."""
         low, high = re.fullmatch(r"([\d.]+)(?:-([\d.]+))?s", self.estimated_time).groups()

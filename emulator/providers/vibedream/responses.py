@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-import contracts
 from emulator.core.assets import Asset, new_asset_id
 from emulator.core.auth import fingerprint
 from emulator.core.clock import utc
@@ -39,6 +39,7 @@ WIRE_STATUS = {
 }
 
 
+@lru_cache(maxsize=4096)  # polls repeat the same few timestamps
 def timestamp(epoch: float) -> str:
     """ISO 8601 UTC with milliseconds, as the API writes it: 2025-01-15T12:00:00.000Z."""
     return utc(epoch).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -67,13 +68,14 @@ async def submit(request: Request) -> JSONResponse:
             f"Model '{request.path_params['model']}' not found. Available models: {known}.",
         )
     body = await read_json(request, rt.max_body_bytes)
-    check(contracts.validator(PROVIDER_ID, model.request_schema), body)
+    check(PROVIDER_ID, model.request_schema, body)
     params = {**model.defaults, **body}
     sources: list[bytes] = []
     if any(is_data_uri(reference) for reference in model.input_images(params)):
         # Decoding and verifying up to 14 large images is CPU work: keep it off the event loop.
         sources = await anyio.to_thread.run_sync(inline_images, model, params)
 
+    documented = documented_params(model, params)
     now = rt.clock.now()
     tier = model.tier(params)
     duration = rt.config.job_duration(PROVIDER_ID, model.id) or tier.duration
@@ -86,9 +88,9 @@ async def submit(request: Request) -> JSONResponse:
         queue_seconds=0.0,
         run_seconds=duration.draw(rt.rng),
         # Shortened: a job must not keep megabytes of base64 input alive.
-        params=documented_params(model, params),
+        params=documented,
     )
-    spec = image_spec(model, params, sources, render_seed(model, params, rt))
+    spec = image_spec(model, params, documented, sources, render_seed(model, documented, rt))
     ttl = rt.config.setting(PROVIDER_ID, model.id, "asset_ttl")
     asset = Asset(
         id=new_asset_id(),
@@ -181,18 +183,22 @@ def documented_params(model: Model, params: Mapping[str, Any]) -> dict[str, Any]
     return {name: shorten(params[name]) for name in model.parameters if name in params}
 
 
-def render_seed(model: Model, params: Mapping[str, Any], rt: Runtime) -> int:
+def render_seed(model: Model, documented: Mapping[str, Any], rt: Runtime) -> int:
     """The model's seed, a draw from the seeded generator for -1, or (for models without a
-    seed) a hash of the request, so the same request always gives the same picture."""
+    seed) a hash of the documented parameters, so the same request gives the same picture."""
     if model.seed_param is not None:
-        seed = params[model.seed_param]
+        seed = documented[model.seed_param]
         return rt.rng.randint(0, 2**31 - 1) if seed == -1 else int(seed)
-    canonical = json.dumps(documented_params(model, params), sort_keys=True)
+    canonical = json.dumps(documented, sort_keys=True)
     return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)
 
 
 def image_spec(
-    model: Model, params: Mapping[str, Any], sources: list[bytes], seed: int
+    model: Model,
+    params: Mapping[str, Any],
+    documented: Mapping[str, Any],
+    sources: list[bytes],
+    seed: int,
 ) -> ImageSpec:
     width, height = model.dimensions(params)
     fmt = params["output_format"]
@@ -213,7 +219,6 @@ def image_spec(
     if model.strength_param:
         # strength is how much the reference is transformed: 1 keeps nothing of it.
         source_weight = 1.0 - float(params[model.strength_param])
-    parameters = documented_params(model, params)
     metadata = (
         ("provider", PROVIDER_ID),
         ("model", model.id),
@@ -221,7 +226,7 @@ def image_spec(
         ("size", f"{width}x{height}"),
         ("format", fmt),
         ("seed", str(seed)),
-        ("parameters", json.dumps(parameters, sort_keys=True)),
+        ("parameters", json.dumps(documented, sort_keys=True)),
     )
     return ImageSpec(
         width=width,
