@@ -84,3 +84,18 @@ def test_no_body_gets_a_server_error(model_id: str, body: object) -> None:
             headers={**AUTH, "Content-Type": "application/json"},
         )
     assert response.status_code in (200, 400, 404), response.text
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), model_id=st.sampled_from(MODELS))
+def test_the_fast_check_agrees_with_the_reference_validator(data, model_id) -> None:
+    """The hot path's compiled check must accept exactly what jsonschema accepts."""
+    name = models()[model_id].request_schema
+    body = data.draw(request_strategy(model_id))
+    if data.draw(st.booleans()):
+        field = data.draw(
+            st.sampled_from(sorted(contracts.schema("vibedream", name)["properties"]))
+        )
+        body[field] = data.draw(json_values)
+    reference = contracts.validator("vibedream", name).is_valid(body)
+    assert contracts.is_valid("vibedream", name, body) == reference

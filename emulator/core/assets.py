@@ -4,7 +4,9 @@ URLs built from the incoming request's base URL, visible only between completion
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,9 +22,15 @@ ASSET_PREFIX = "/assets"
 class Asset:
     id: str  # random and unguessable: one asset's URL says nothing about another's
     filename: str  # the last path segment, shaped like the provider's own file names
-    spec: ImageSpec
+    # Built on first download, not at submit: most of a submit's cost otherwise, and many
+    # outputs are never fetched.
+    make_spec: Callable[[], ImageSpec]
     available_at: float  # the job's completion time
     expires_at: float | None = None
+
+    @cached_property
+    def spec(self) -> ImageSpec:
+        return self.make_spec()
 
     def available(self, now: float) -> bool:
         return now >= self.available_at and (self.expires_at is None or now < self.expires_at)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import anyio.to_thread
@@ -90,12 +90,13 @@ async def submit(request: Request) -> JSONResponse:
         # Shortened: a job must not keep megabytes of base64 input alive.
         params=documented,
     )
-    spec = image_spec(model, params, documented, sources, render_seed(model, documented, rt))
+    seed = render_seed(model, documented, rt)
+    fmt = params["output_format"]
     ttl = rt.config.setting(PROVIDER_ID, model.id, "asset_ttl")
     asset = Asset(
         id=new_asset_id(),
-        filename=f"{int(now * 1000)}-0.{spec.format}",
-        spec=spec,
+        filename=f"{int(now * 1000)}-0.{fmt}",
+        make_spec=partial(image_spec, model, documented, sources[0] if sources else None, seed),
         available_at=job.finishes_at,
         expires_at=job.finishes_at + ttl if ttl else None,
     )
@@ -194,12 +195,10 @@ def render_seed(model: Model, documented: Mapping[str, Any], rt: Runtime) -> int
 
 
 def image_spec(
-    model: Model,
-    params: Mapping[str, Any],
-    documented: Mapping[str, Any],
-    sources: list[bytes],
-    seed: int,
+    model: Model, params: Mapping[str, Any], source: bytes | None, seed: int
 ) -> ImageSpec:
+    """`params` are the documented parameters (inline images shortened): all a picture needs,
+    and small enough to keep until the first download."""
     width, height = model.dimensions(params)
     fmt = params["output_format"]
     references = model.input_images(params)
@@ -226,7 +225,7 @@ def image_spec(
         ("size", f"{width}x{height}"),
         ("format", fmt),
         ("seed", str(seed)),
-        ("parameters", json.dumps(documented, sort_keys=True)),
+        ("parameters", json.dumps(params, sort_keys=True)),
     )
     return ImageSpec(
         width=width,
@@ -235,6 +234,6 @@ def image_spec(
         seed=seed,
         caption=tuple(caption),
         metadata=metadata,
-        source=sources[0] if sources else None,
+        source=source,
         source_weight=source_weight,
     )
