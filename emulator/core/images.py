@@ -48,6 +48,8 @@ MIME_TYPES: dict[str, str] = {
     "heif": "image/heif",
 }
 
+FORMAT_BY_MIME: dict[str, str] = {mime: fmt for fmt, mime in MIME_TYPES.items()}
+
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 
 SOFTWARE = "imagegen-emulator"
@@ -553,6 +555,18 @@ def probe(data: bytes, allowed: Collection[str]) -> ImageInfo:
         # OSError (truncated), SyntaxError (bad chunk), ValueError, zlib and struct errors...
         raise InvalidImage("is truncated or corrupt") from None
     return ImageInfo(found, size[0], size[1])
+
+
+def probe_declared(mime: str, data: bytes, allowed: Collection[str]) -> ImageInfo:
+    """probe(), and the bytes must also be of the declared MIME type (a data: URI's type, an
+    inlineData mimeType): every provider refuses a PNG labelled image/jpeg the same way."""
+    declared = FORMAT_BY_MIME.get(mime.strip().lower())
+    if declared not in {f.lower() for f in allowed}:
+        raise InvalidImage(f"has type '{mime}', which {_not_accepted(allowed)}")
+    info = probe(data, allowed)
+    if info.format != declared:
+        raise InvalidImage(f"is declared as {mime} but holds a {_FORMAT_NAMES[info.format]} image")
+    return info
 
 
 def _not_accepted(allowed: Collection[str]) -> str:

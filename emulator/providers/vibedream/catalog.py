@@ -68,12 +68,19 @@ class Model:
     def dimensions(self, params: Mapping[str, Any]) -> tuple[int, int]:
         return OUTPUT_SIZE_RULES[self.output_size["kind"]](self.output_size, params)
 
-    def input_images(self, params: Mapping[str, Any]) -> list[str]:
-        """The input image references, whether the parameter holds one string or a list."""
-        value = params.get(self.input_images_param) if self.input_images_param else None
-        if value is None:
+    def input_image_fields(self, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(field, reference) per input image, whether the parameter holds one string
+        (field `image`) or a list (fields `images[0]`, `images[1]`, ...)."""
+        name = self.input_images_param
+        value = params.get(name) if name else None
+        if value is None or name is None:
             return []
-        return [value] if isinstance(value, str) else list(value)
+        if isinstance(value, str):
+            return [(name, value)]
+        return [(f"{name}[{index}]", reference) for index, reference in enumerate(value)]
+
+    def input_images(self, params: Mapping[str, Any]) -> list[str]:
+        return [reference for _, reference in self.input_image_fields(params)]
 
 
 @cache

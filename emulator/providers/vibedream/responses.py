@@ -19,10 +19,10 @@ from starlette.responses import JSONResponse
 from emulator.core.assets import Asset, new_asset_id
 from emulator.core.auth import fingerprint
 from emulator.core.clock import utc
-from emulator.core.datauri import InvalidDataUri, is_data_uri, parse_data_uri
+from emulator.core.datauri import InvalidDataUri, decode_image_uri, is_data_uri
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.http import bearer_token, public_base_url, read_json
-from emulator.core.images import MIME_TYPES, ImageSpec, InvalidImage, probe
+from emulator.core.images import ImageSpec, InvalidImage
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
@@ -30,7 +30,6 @@ from emulator.providers.vibedream.catalog import Model, models
 
 PROVIDER_ID = "vibedream"
 INPUT_FORMATS = ("jpeg", "png", "gif", "webp")  # "Accepted formats: JPEG, PNG, GIF, WebP."
-MODERATION_MESSAGE = "Your request was flagged by content moderation. Please modify your prompt."
 WIRE_STATUS = {
     JobStatus.QUEUED: "processing",
     JobStatus.RUNNING: "processing",
@@ -143,31 +142,16 @@ async def get_prediction(request: Request) -> JSONResponse:
 
 def inline_images(model: Model, params: Mapping[str, Any]) -> list[bytes]:
     """The decoded `data:` images among the inputs; URLs are never fetched (we are offline)."""
-    references = model.input_images(params)
-    single = isinstance(params.get(model.input_images_param or ""), str)
     decoded = []
-    for index, reference in enumerate(references):
-        if not is_data_uri(reference):
-            continue
-        field = model.input_images_param if single else f"{model.input_images_param}[{index}]"
-        decoded.append(decode_image(reference, field or "image"))
+    for field, reference in model.input_image_fields(params):
+        if is_data_uri(reference):
+            try:
+                decoded.append(decode_image_uri(reference, INPUT_FORMATS))
+            except (InvalidDataUri, InvalidImage) as exc:
+                raise ApiError(
+                    ErrorKind.INVALID_REQUEST, f"{field}: data URI {exc}.", field=field
+                ) from None
     return decoded
-
-
-def decode_image(uri: str, field: str) -> bytes:
-    try:
-        mime, data = parse_data_uri(uri)
-        declared = next((fmt for fmt, known in MIME_TYPES.items() if known == mime), None)
-        if declared not in INPUT_FORMATS:
-            raise InvalidImage(f"has type '{mime}'; accepted: JPEG, PNG, GIF, WebP")
-        info = probe(data, INPUT_FORMATS)
-        if info.format != declared:
-            raise InvalidImage(f"is declared as {mime} but holds a {info.format.upper()} image")
-    except (InvalidDataUri, InvalidImage) as exc:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST, f"{field}: data URI {exc}.", field=field
-        ) from None
-    return data
 
 
 def documented_params(model: Model, params: Mapping[str, Any]) -> dict[str, Any]:
