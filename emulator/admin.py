@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from emulator.core.clock import utc
+from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.http import read_json
 from emulator.core.runtime import Runtime, runtime
@@ -33,7 +33,7 @@ def clock_view(rt: Runtime) -> dict[str, object]:
     now = rt.clock.now()
     return {
         "mode": rt.clock.mode,
-        "now": utc(now).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "now": iso8601(now),
         "epoch": now,
         "offset": rt.clock.offset,
     }

@@ -25,7 +25,6 @@ def create_runtime(config: Config) -> Runtime:
         store=STORES[config.store](),
         images=ImageCache(config.image_cache_bytes),
         keys=KeyPolicy(config.key_table()),
-        max_body_bytes=config.max_body_bytes,
     )
 
 

@@ -152,7 +152,7 @@ def test_malformed_bodies_get_a_clear_4xx(
 
 
 def test_bodies_over_the_limit_get_413(app, client: TestClient) -> None:
-    app.state.runtime.max_body_bytes = 2048
+    app.state.runtime.config.max_body_bytes = 2048
     response = client.post(TURBO, json={"prompt": "x" * 4096}, headers=AUTH)
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Protocol
 
 
@@ -75,3 +76,9 @@ CLOCKS: dict[str, Callable[[float | None], Clock]] = {
 
 def utc(epoch_seconds: float) -> datetime:
     return datetime.fromtimestamp(epoch_seconds, tz=UTC)
+
+
+@lru_cache(maxsize=4096)  # polls format the same few instants over and over
+def iso8601(epoch_seconds: float, timespec: str = "milliseconds") -> str:
+    """UTC with a Z suffix, e.g. 2025-01-15T12:00:00.000Z; providers pick the precision."""
+    return utc(epoch_seconds).isoformat(timespec=timespec).replace("+00:00", "Z")

@@ -22,7 +22,6 @@ class Runtime:
     store: Store
     images: ImageCache
     keys: KeyPolicy
-    max_body_bytes: int
 
     def reset(self) -> None:
         """Back to a just-started state: no jobs or files, clock offset 0, generator re-seeded."""

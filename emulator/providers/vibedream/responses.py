@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 import anyio.to_thread
@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 
 from emulator.core.assets import Asset, new_asset_id
 from emulator.core.auth import fingerprint
-from emulator.core.clock import utc
+from emulator.core.clock import iso8601
 from emulator.core.datauri import InvalidDataUri, decode_image_uri, is_data_uri
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.http import bearer_token, public_base_url, read_json
@@ -36,12 +36,6 @@ WIRE_STATUS = {
     JobStatus.SUCCEEDED: "completed",
     JobStatus.FAILED: "failed",
 }
-
-
-@lru_cache(maxsize=4096)  # polls repeat the same few timestamps
-def timestamp(epoch: float) -> str:
-    """ISO 8601 UTC with milliseconds, as the API writes it: 2025-01-15T12:00:00.000Z."""
-    return utc(epoch).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def authenticate(request: Request, rt: Runtime) -> str:
@@ -66,7 +60,7 @@ async def submit(request: Request) -> JSONResponse:
             ErrorKind.NOT_FOUND,
             f"Model '{request.path_params['model']}' not found. Available models: {known}.",
         )
-    body = await read_json(request, rt.max_body_bytes)
+    body = await read_json(request, rt.config.max_body_bytes)
     check(PROVIDER_ID, model.request_schema, body)
     params = {**model.defaults, **body}
     sources: list[bytes] = []
@@ -109,7 +103,7 @@ async def submit(request: Request) -> JSONResponse:
             "statusUrl": f"{public_base_url(request)}/api/v1/predictions/{job.id}",
             "estimatedTime": tier.estimated_time,
             "costCents": tier.cost_cents,
-            "createdAt": timestamp(now),
+            "createdAt": iso8601(now),
         }
     )
 
@@ -134,8 +128,8 @@ async def get_prediction(request: Request) -> JSONResponse:
             "status": WIRE_STATUS[state.status],
             "outputs": outputs,
             "error": job.failure if state.status is JobStatus.FAILED else None,
-            "createdAt": timestamp(job.created_at),
-            "completedAt": None if state.finished_at is None else timestamp(state.finished_at),
+            "createdAt": iso8601(job.created_at),
+            "completedAt": None if state.finished_at is None else iso8601(state.finished_at),
         }
     )
 
