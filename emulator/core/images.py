@@ -50,7 +50,15 @@ MIME_TYPES: dict[str, str] = {
 
 FORMAT_BY_MIME: dict[str, str] = {mime: fmt for fmt, mime in MIME_TYPES.items()}
 
-OUTPUT_FORMATS = ("png", "jpeg", "webp")
+# Pillow encoder and options per output format, chosen for speed: PNG level 1 is ~4x faster
+# than the default at 4K (the flat gradient compresses anyway); WebP method 0 is its fastest.
+_ENCODERS: dict[str, tuple[str, dict[str, int]]] = {
+    "png": ("PNG", {"compress_level": 1}),
+    "jpeg": ("JPEG", {"quality": 85}),
+    "webp": ("WEBP", {"quality": 80, "method": 0}),
+}
+
+OUTPUT_FORMATS = tuple(_ENCODERS)
 
 SOFTWARE = "imagegen-emulator"
 
@@ -183,20 +191,19 @@ def render(spec: ImageSpec) -> bytes:
         image = image.convert("RGB")
 
     out = io.BytesIO()
-    exif = _exif_bytes(spec.metadata)
-    if spec.format == "png":
-        info = PngImagePlugin.PngInfo()
-        info.add_text("Software", SOFTWARE)
-        for key, value in spec.metadata:
-            info.add_text(_png_key(key), value)
-        # Level 1 is ~4x faster than the default at 4K and the flat gradient compresses anyway.
-        image.save(out, "PNG", compress_level=1, pnginfo=info, exif=exif)
-    elif spec.format == "jpeg":
-        image.save(out, "JPEG", quality=85, exif=exif)
-    else:
-        # method=0 is the fastest WebP encoder setting; WebP at 4K stays slow regardless.
-        image.save(out, "WEBP", quality=80, method=0, exif=exif)
+    pillow_format, options = _ENCODERS[spec.format]
+    if spec.format == "png":  # only PNG has text chunks, on top of the EXIF every format gets
+        options = {**options, "pnginfo": _png_info(spec.metadata)}
+    image.save(out, pillow_format, exif=_exif_bytes(spec.metadata), **options)
     return out.getvalue()
+
+
+def _png_info(metadata: tuple[tuple[str, str], ...]) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", SOFTWARE)
+    for key, value in metadata:
+        info.add_text(_png_key(key), value)
+    return info
 
 
 def _colours(seed: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
