@@ -6,12 +6,11 @@ import math
 from importlib.metadata import PackageNotFoundError, version
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
-from emulator.core.http import read_json
+from emulator.core.http import JSONResponse, read_json
 from emulator.core.runtime import Runtime, runtime
 from emulator.providers import PROVIDERS
 

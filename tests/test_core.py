@@ -4,9 +4,13 @@ key policy."""
 from __future__ import annotations
 
 import base64
+import random
 import time
+import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from emulator.config import Config, ConfigError
 from emulator.core import sizes
@@ -104,6 +108,12 @@ def test_seeded_random_replays_ids_after_reset() -> None:
     ids = [rng.uuid4() for _ in range(3)]
     rng.reset()
     assert ids == [rng.uuid4() for _ in range(3)]
+
+
+@given(st.integers(min_value=0, max_value=2**63))
+def test_seeded_uuid4_is_the_standard_version_4_uuid_of_the_same_draw(seed: int) -> None:
+    reference = uuid.UUID(int=random.Random(seed).getrandbits(128), version=4)
+    assert SeededRandom(seed).uuid4() == str(reference)
 
 
 def test_a_model_setting_overrides_the_provider_setting() -> None:

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from emulator.core.http import JSONResponse
 from emulator.core.images import MIME_TYPES, ImageSpec
 from emulator.core.runtime import runtime
 

@@ -6,11 +6,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from starlette.requests import Request
+from starlette.responses import JSONResponse as StarletteJSONResponse
 
 from emulator.core.errors import ApiError, ErrorKind
 
 JSON_MEDIA_TYPES = ("application/json",)
+
+
+class JSONResponse(StarletteJSONResponse):
+    """Starlette's JSONResponse, serialised by orjson: the same compact UTF-8 bytes for the
+    payloads we send, in a fraction of the time (a measurable share of every poll)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:

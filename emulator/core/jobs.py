@@ -30,7 +30,7 @@ class JobState:
         return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     id: str
     provider: str

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import random
 import secrets
-import uuid
 from dataclasses import dataclass
+
+# RFC 4122 version 4: the version nibble is 4 and the variant bits are 10.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 class SeededRandom:
@@ -18,7 +21,11 @@ class SeededRandom:
         self._random = random.Random(self.seed)
 
     def uuid4(self) -> str:
-        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+        """The same string as str(uuid.UUID(int=<128 random bits>, version=4)), in a third of
+        the time (one is drawn per submit)."""
+        bits = self._random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
+        h = f"{bits:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def uniform(self, low: float, high: float) -> float:
         return self._random.uniform(low, high)

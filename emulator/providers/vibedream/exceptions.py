@@ -8,9 +8,8 @@ The provider publishes no error shape for 400/401/402/404/429, so every error is
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
-
 from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.http import JSONResponse
 
 CODES: dict[ErrorKind, str] = {
     ErrorKind.INVALID_REQUEST: "invalid_request",

@@ -14,14 +14,13 @@ from typing import Any
 
 import anyio.to_thread
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from emulator.core.assets import Asset, new_asset_id
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.datauri import InvalidDataUri, decode_image_uri, is_data_uri
 from emulator.core.errors import ApiError, ErrorKind
-from emulator.core.http import bearer_token, public_base_url, read_json
+from emulator.core.http import JSONResponse, bearer_token, public_base_url, read_json
 from emulator.core.images import ImageSpec, InvalidImage
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.runtime import Runtime, runtime
@@ -83,7 +82,7 @@ async def submit(request: Request) -> JSONResponse:
         # Shortened: a job must not keep megabytes of base64 input alive.
         params=documented,
     )
-    seed = render_seed(model, documented, rt)
+    seed = chosen_seed(model, documented, rt)
     fmt = params["output_format"]
     ttl = rt.config.setting(PROVIDER_ID, model.id, "asset_ttl")
     asset = Asset(
@@ -150,33 +149,41 @@ def inline_images(model: Model, params: Mapping[str, Any]) -> list[bytes]:
 
 def documented_params(model: Model, params: Mapping[str, Any]) -> dict[str, Any]:
     """The documented parameters, with inline images shortened, for metadata and seeding."""
-
-    def shorten(value: Any) -> Any:
-        if isinstance(value, list):
-            return [shorten(item) for item in value]
-        if isinstance(value, str) and is_data_uri(value):
-            digest = hashlib.sha256(value.encode()).hexdigest()[:16]
-            return f"{value.split(',', 1)[0]},<{len(value)} chars, sha256 {digest}>"
-        return value
-
-    return {name: shorten(params[name]) for name in model.parameters if name in params}
+    return {name: _shorten(params[name]) for name in model.parameters if name in params}
 
 
-def render_seed(model: Model, documented: Mapping[str, Any], rt: Runtime) -> int:
-    """The model's seed, a draw from the seeded generator for -1, or (for models without a
-    seed) a hash of the documented parameters, so the same request gives the same picture."""
-    if model.seed_param is not None:
-        seed = documented[model.seed_param]
-        return rt.rng.randint(0, 2**31 - 1) if seed == -1 else int(seed)
+def _shorten(value: Any) -> Any:
+    """A `data:` URI as its header, length and digest: a job must not keep megabytes alive."""
+    if isinstance(value, list):
+        return [_shorten(item) for item in value]
+    if isinstance(value, str) and is_data_uri(value):
+        digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+        return f"{value.split(',', 1)[0]},<{len(value)} chars, sha256 {digest}>"
+    return value
+
+
+def chosen_seed(model: Model, documented: Mapping[str, Any], rt: Runtime) -> int | None:
+    """The model's seed, or a draw from the seeded generator for -1 (drawn now, so the order of
+    draws follows the order of requests); None for models without a seed."""
+    if model.seed_param is None:
+        return None
+    seed = documented[model.seed_param]
+    return rt.rng.randint(0, 2**31 - 1) if seed == -1 else int(seed)
+
+
+def parameters_hash(documented: Mapping[str, Any]) -> int:
+    """The picture's seed for models without one: the same request gives the same picture."""
     canonical = json.dumps(documented, sort_keys=True)
     return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)
 
 
 def image_spec(
-    model: Model, params: Mapping[str, Any], source: bytes | None, seed: int
+    model: Model, params: Mapping[str, Any], source: bytes | None, seed: int | None
 ) -> ImageSpec:
     """`params` are the documented parameters (inline images shortened): all a picture needs,
-    and small enough to keep until the first download."""
+    and small enough to keep until the first download. `seed` None: hash the parameters."""
+    if seed is None:
+        seed = parameters_hash(params)
     width, height = model.dimensions(params)
     fmt = params["output_format"]
     references = model.input_images(params)
