@@ -1,4 +1,4 @@
-"""The admin API under /_emulator/: health, clock, reset. Provider-neutral."""
+"""The admin API under /_emulator/: health, clock, reset, faults. Provider-neutral."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.faults import INJECTABLE, Fault
 from emulator.core.http import JSONResponse, read_json
 from emulator.core.runtime import Runtime, runtime
 from emulator.providers import PROVIDERS
@@ -80,9 +81,47 @@ async def reset(request: Request) -> JSONResponse:
     return JSONResponse({"status": "reset", "clock": clock_view(rt)})
 
 
+async def get_faults(request: Request) -> JSONResponse:
+    return JSONResponse({"pending": runtime(request).faults.pending()})
+
+
+async def queue_fault(request: Request) -> JSONResponse:
+    """{"provider": "vertex", "error": "rate_limited", "count": 1, "retry_after": 1}: the
+    provider's next `count` requests fail with that error, in the provider's own shape."""
+    rt = runtime(request)
+    body = await read_json(request, MAX_ADMIN_BODY)
+    if not isinstance(body, dict):
+        raise ApiError(ErrorKind.INVALID_REQUEST, "Send a JSON object.")
+    provider = body.get("provider")
+    known = [p.id for p in PROVIDERS]
+    if provider not in known:
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"provider must be one of {', '.join(known)}.")
+    count = body.get("count", 1)
+    retry_after = body.get("retry_after", 1)
+    for name, value in (("count", count), ("retry_after", retry_after)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+            raise ApiError(ErrorKind.INVALID_REQUEST, f"{name} must be a whole number 0..10000.")
+    try:
+        fault = Fault.parse(f"{body.get('error')}; retry-after={retry_after}")
+    except ValueError:
+        names = ", ".join(INJECTABLE)
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"error must be one of {names}.") from None
+    rt.faults.push(provider, fault, count)
+    return JSONResponse({"pending": rt.faults.pending()})
+
+
+async def clear_faults(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    rt.faults.clear()
+    return JSONResponse({"pending": rt.faults.pending()})
+
+
 routes = [
     Route(f"{PREFIX}/health", health, methods=["GET"]),
     Route(f"{PREFIX}/clock", get_clock, methods=["GET"]),
     Route(f"{PREFIX}/clock/advance", advance_clock, methods=["POST"]),
     Route(f"{PREFIX}/reset", reset, methods=["POST"]),
+    Route(f"{PREFIX}/faults", get_faults, methods=["GET"]),
+    Route(f"{PREFIX}/faults", queue_fault, methods=["POST"]),
+    Route(f"{PREFIX}/faults", clear_faults, methods=["DELETE"]),
 ]

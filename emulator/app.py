@@ -9,7 +9,9 @@ from emulator.config import Config
 from emulator.core import assets
 from emulator.core.auth import KeyPolicy
 from emulator.core.clock import CLOCKS
+from emulator.core.faults import FaultQueue
 from emulator.core.images import ImageCache
+from emulator.core.moderation import Moderator, default_rules
 from emulator.core.randomness import SeededRandom
 from emulator.core.runtime import Runtime
 from emulator.core.store import STORES
@@ -25,6 +27,8 @@ def create_runtime(config: Config) -> Runtime:
         store=STORES[config.store](),
         images=ImageCache(config.image_cache_bytes),
         keys=KeyPolicy(config.key_table()),
+        moderator=Moderator(default_rules()),
+        faults=FaultQueue(),
     )
 
 

@@ -14,14 +14,14 @@ from starlette.responses import Response
 
 from emulator import admin
 from emulator.core.errors import STATUS_KIND, ApiError, ErrorKind
-from emulator.providers import provider_for_path
+from emulator.providers import error_shape_for_path
 
 log = logging.getLogger("emulator")
 
 
 def render(request: Request, error: ApiError) -> Response:
-    provider = provider_for_path(request.url.path)
-    return (provider.render_error if provider else admin.render_error)(error)
+    found = error_shape_for_path(request.url.path)
+    return (found[1].render if found else admin.render_error)(error)
 
 
 async def on_api_error(request: Request, exc: Exception) -> Response:

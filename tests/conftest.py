@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 import contracts
 from emulator import Config, create_app
 from emulator.cli import listen
-from emulator.providers import provider_for_path
+from emulator.providers import error_shape_for_path
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -34,12 +34,13 @@ def emulator_config(**overrides: object) -> Config:
 def check_contract(response: httpx.Response) -> None:
     """Every answer on a provider path must match that provider's contract for its status."""
     path = response.request.url.path
-    provider = provider_for_path(path)
-    if provider is None:
+    owner = error_shape_for_path(path)
+    if owner is None:
         return
+    provider, error_shape = owner
     response.read()
     if response.status_code >= 400:
-        contracts.validate(provider.id, "error", response.json())
+        contracts.validate(provider.id, error_shape.schema, response.json())
         return
     found = contracts.find_operation(response.request.method, path)
     assert found is not None, f"{response.request.method} {path} answered but has no contract"

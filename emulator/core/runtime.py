@@ -9,7 +9,9 @@ from starlette.requests import Request
 from emulator.config import Config
 from emulator.core.auth import KeyPolicy
 from emulator.core.clock import Clock
+from emulator.core.faults import FaultQueue
 from emulator.core.images import ImageCache
+from emulator.core.moderation import Moderator
 from emulator.core.randomness import SeededRandom
 from emulator.core.store import Store
 
@@ -22,13 +24,17 @@ class Runtime:
     store: Store
     images: ImageCache
     keys: KeyPolicy
+    moderator: Moderator
+    faults: FaultQueue
 
     def reset(self) -> None:
-        """Back to a just-started state: no jobs or files, clock offset 0, generator re-seeded."""
+        """Back to a just-started state: no jobs, files or queued faults, clock offset 0,
+        generator re-seeded."""
         self.store.clear()
         self.images.clear()
         self.rng.reset()
         self.clock.reset()
+        self.faults.clear()
 
 
 def runtime(request: Request) -> Runtime:

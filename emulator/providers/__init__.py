@@ -1,6 +1,6 @@
 """The registry of emulated providers: adding one is a module and one line here."""
 
-from emulator.providers.base import Provider
+from emulator.providers.base import ErrorShape, Provider
 from emulator.providers.vibedream import PROVIDER as VIBEDREAM
 
 PROVIDERS: tuple[Provider, ...] = (VIBEDREAM,)
@@ -8,3 +8,12 @@ PROVIDERS: tuple[Provider, ...] = (VIBEDREAM,)
 
 def provider_for_path(path: str) -> Provider | None:
     return next((provider for provider in PROVIDERS if provider.owns(path)), None)
+
+
+def error_shape_for_path(path: str) -> tuple[Provider, ErrorShape] | None:
+    """The provider owning `path` and the error shape it answers that path in."""
+    for provider in PROVIDERS:
+        shape = provider.error_shape(path)
+        if shape is not None:
+            return provider, shape
+    return None

@@ -1,8 +1,8 @@
 """What a provider module declares so the app can serve it.
 
-A provider only translates between its wire format and the core: its routes, the paths it owns
-(so unmatched paths and crashes under them are answered in its error shape), how it renders a
-neutral ApiError, and an example request for the start-up banner.
+A provider only translates between its wire format and the core: its routes, the error shapes
+it answers in (each owning some path prefixes, so unmatched paths and crashes under them are
+answered in that shape), and an example request for the start-up banner.
 """
 
 from __future__ import annotations
@@ -17,13 +17,27 @@ from emulator.core.errors import ApiError
 
 
 @dataclass(frozen=True)
+class ErrorShape:
+    """One error body of a provider, and the paths answered in it."""
+
+    path_prefixes: tuple[str, ...]
+    render: Callable[[ApiError], Response]
+    schema: str  # the body's contract, in contracts/<provider id>/
+
+    def owns(self, path: str) -> bool:
+        return path.startswith(self.path_prefixes)
+
+
+@dataclass(frozen=True)
 class Provider:
     id: str  # used in config keys, CLI options, the admin API and the journal
     title: str
     routes: Sequence[BaseRoute]
-    path_prefixes: tuple[str, ...]
-    render_error: Callable[[ApiError], Response]
+    error_shapes: tuple[ErrorShape, ...]
     example_curl: Callable[[str], str]  # base URL -> a ready-to-paste curl command
 
+    def error_shape(self, path: str) -> ErrorShape | None:
+        return next((shape for shape in self.error_shapes if shape.owns(path)), None)
+
     def owns(self, path: str) -> bool:
-        return path.startswith(self.path_prefixes)
+        return self.error_shape(path) is not None

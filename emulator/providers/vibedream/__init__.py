@@ -1,6 +1,6 @@
 """vibedream: async submit, then poll (nano-banana-pro-edit, z-image-turbo, ...)."""
 
-from emulator.providers.base import Provider
+from emulator.providers.base import ErrorShape, Provider
 from emulator.providers.vibedream import urls
 from emulator.providers.vibedream.exceptions import render_error
 from emulator.providers.vibedream.responses import PROVIDER_ID
@@ -19,7 +19,6 @@ PROVIDER = Provider(
     id=PROVIDER_ID,
     title="vibedream",
     routes=urls.routes,
-    path_prefixes=urls.PATH_PREFIXES,
-    render_error=render_error,
+    error_shapes=(ErrorShape(urls.PATH_PREFIXES, render_error, schema="error"),),
     example_curl=example_curl,
 )

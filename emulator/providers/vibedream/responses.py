@@ -23,12 +23,15 @@ from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.http import JSONResponse, bearer_token, public_base_url, read_json
 from emulator.core.images import ImageSpec, InvalidImage
 from emulator.core.jobs import Job, JobStatus
+from emulator.core.moderation import Stage
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
 from emulator.providers.vibedream.catalog import Model, models
 
 PROVIDER_ID = "vibedream"
 INPUT_FORMATS = ("jpeg", "png", "gif", "webp")  # "Accepted formats: JPEG, PNG, GIF, WebP."
+# seed 000: a moderated prediction ends `failed` with this `error`.
+MODERATION_FAILURE = "Your request was flagged by content moderation. Please modify your prompt."
 WIRE_STATUS = {
     JobStatus.QUEUED: "processing",
     JobStatus.RUNNING: "processing",
@@ -52,6 +55,7 @@ def authenticate(request: Request, rt: Runtime) -> str:
 async def submit(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
+    rt.faults.raise_if_due(PROVIDER_ID, request)
     model = models().get(request.path_params["model"])
     if model is None:
         known = ", ".join(sorted(models()))
@@ -71,6 +75,7 @@ async def submit(request: Request) -> JSONResponse:
     now = rt.clock.now()
     tier = model.tier(params)
     duration = rt.config.job_duration(PROVIDER_ID, model.id) or tier.duration
+    verdict = rt.moderator.judge(params["prompt"])
     job = Job(
         id=rt.rng.uuid4(),
         provider=PROVIDER_ID,
@@ -78,9 +83,11 @@ async def submit(request: Request) -> JSONResponse:
         owner=owner,
         created_at=now,
         queue_seconds=0.0,
-        run_seconds=duration.draw(rt.rng),
+        # A prompt refused outright fails at once; a withheld output fails when it would finish.
+        run_seconds=0.0 if verdict and verdict.stage is Stage.PROMPT else duration.draw(rt.rng),
         # Shortened: a job must not keep megabytes of base64 input alive.
         params=documented,
+        failure=MODERATION_FAILURE if verdict else None,
     )
     seed = chosen_seed(model, documented, rt)
     fmt = params["output_format"]
@@ -110,6 +117,7 @@ async def submit(request: Request) -> JSONResponse:
 async def get_prediction(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
+    rt.faults.raise_if_due(PROVIDER_ID, request)
     prediction_id = request.path_params["prediction_id"]
     job = rt.store.get_job(prediction_id)
     if job is None or job.provider != PROVIDER_ID or job.owner != owner:
