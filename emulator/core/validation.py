@@ -85,6 +85,10 @@ def explain(error: ValidationError) -> tuple[str, str]:
             return field_name(path), f"must be at most {rule} characters long."
         case "pattern":
             return field_name(path), f"{_show(value)} does not match the pattern {rule}."
+        case "additionalProperties" if isinstance(value, dict):
+            known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+            unknown = next((name for name in value if name not in known), "?")
+            return field_name([*path, unknown]), "unknown field; it cannot be given here."
         case _:
             return field_name(path), error.message
 

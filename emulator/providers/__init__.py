@@ -1,9 +1,10 @@
 """The registry of emulated providers: adding one is a module and one line here."""
 
 from emulator.providers.base import ErrorShape, Provider
+from emulator.providers.vertex import PROVIDER as VERTEX
 from emulator.providers.vibedream import PROVIDER as VIBEDREAM
 
-PROVIDERS: tuple[Provider, ...] = (VIBEDREAM,)
+PROVIDERS: tuple[Provider, ...] = (VIBEDREAM, VERTEX)
 
 
 def provider_for_path(path: str) -> Provider | None:

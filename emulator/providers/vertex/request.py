@@ -1,0 +1,208 @@
+"""Reading a generateContent request: field names normalised, the body checked against the
+contract, then turned into what the core needs (prompt, input images, output size, format)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.core import sizes
+from emulator.core.datauri import InvalidDataUri, decode_base64
+from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.images import FORMAT_BY_MIME, ImageInfo, InvalidImage, probe_declared
+from emulator.providers.vertex.catalog import Model
+
+MAX_INPUT_IMAGES = 14
+MAX_IMAGE_BYTES = 7 * 1024 * 1024  # "7 MB" per inline image, decoded
+INPUT_FORMATS = ("png", "jpeg", "webp", "heic", "heif")
+ACCEPTED_MIME_TYPES = tuple(f"image/{fmt}" for fmt in INPUT_FORMATS)
+DEFAULT_RATIO = "1:1"
+DEFAULT_RESOLUTION = "1K"
+DEFAULT_OUTPUT_MIME = "image/png"
+
+# Fields whose values are maps of user data (label names, JSON Schemas): their keys are not
+# field names and are never renamed.
+OPAQUE_FIELDS = frozenset(
+    {"labels", "responseSchema", "responseJsonSchema", "parametersJsonSchema", "args", "response"}
+)
+_SNAKE = re.compile(r"_([a-z0-9])")
+
+
+def normalise_names(value: Any, path: str = "") -> Any:
+    """snake_case field names as lowerCamelCase, as Google's JSON parser reads them both
+    (the official SDK sends `inlineData` holding `mime_type`). Both spellings of one field in
+    the same object is a 400, as at Google."""
+    if isinstance(value, list):
+        return [normalise_names(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = _SNAKE.sub(lambda m: m.group(1).upper(), key) if "_" in key else key
+        where = f"{path}.{name}" if path else name
+        if name in out:
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"{where}: given twice (as {name} and in snake_case); send it once.",
+                field=where,
+            )
+        out[name] = item if name in OPAQUE_FIELDS else normalise_names(item, where)
+    return out
+
+
+@dataclass(frozen=True)
+class InputImage:
+    field: str  # e.g. contents[0].parts[1].inlineData
+    data: bytes
+    info: ImageInfo  # width and height are 0 for HEIC/HEIF (recognised, not decoded)
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """What a generateContent request asks of an image model, validated."""
+
+    prompt: str  # the text of the last user turn: what the picture shows
+    text: str  # every text part, system instruction included: what the token count reads
+    images: tuple[InputImage, ...]
+    wants_image: bool  # responseModalities includes IMAGE
+    ratio: str
+    resolution: str
+    output_format: str  # png or jpeg
+    max_output_tokens: int | None
+    seed: int  # generationConfig.seed, else a hash of the request: same request, same image
+
+    @property
+    def source(self) -> bytes | None:
+        """The image an edit derives from: the first input image Pillow can decode."""
+        return next((image.data for image in self.images if image.info.width), None)
+
+
+def inline_parts(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(field, inlineData) for every inline part of every turn, in request order."""
+    found = []
+    for turn, content in enumerate(body["contents"]):
+        for index, part in enumerate(content["parts"]):
+            where = f"contents[{turn}].parts[{index}]"
+            if "fileData" in part:
+                raise ApiError(
+                    ErrorKind.INVALID_REQUEST,
+                    f"{where}.fileData: the emulator is offline and never fetches files;"
+                    " send the image inline as inlineData.",
+                    field=f"{where}.fileData",
+                )
+            if "inlineData" in part:
+                found.append((f"{where}.inlineData", part["inlineData"]))
+    if len(found) > MAX_INPUT_IMAGES:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"contents: at most {MAX_INPUT_IMAGES} input images are allowed, got {len(found)}.",
+            field="contents",
+        )
+    return found
+
+
+def decode_inline(field: str, blob: dict[str, Any]) -> InputImage:
+    """One inline image, decoded and verified to be a real image of its declared type.
+    CPU work for large images: call it off the event loop."""
+    mime = blob["mimeType"].strip().lower()
+    if mime not in ACCEPTED_MIME_TYPES:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"{field}.mimeType: unsupported MIME type {blob['mimeType']!r};"
+            f" expected one of {', '.join(ACCEPTED_MIME_TYPES)}.",
+            field=f"{field}.mimeType",
+        )
+    try:
+        data = decode_base64(blob["data"])
+    except InvalidDataUri as exc:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, f"{field}.data {exc}.", field=f"{field}.data"
+        ) from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"{field}.data: {len(data)} bytes decoded; an inline image may be at most"
+            f" {MAX_IMAGE_BYTES} bytes (7 MB).",
+            field=f"{field}.data",
+        )
+    try:
+        info = probe_declared(mime, data, INPUT_FORMATS)
+    except InvalidImage as exc:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, f"{field}.data {exc}.", field=f"{field}.data"
+        ) from None
+    return InputImage(field, data, info)
+
+
+def read_image_request(
+    body: dict[str, Any], model: Model, images: tuple[InputImage, ...]
+) -> ImageRequest:
+    """The request's meaning, given its contract-valid body and its decoded input images."""
+    config = body.get("generationConfig", {})
+    image_config = config.get("imageConfig", {})
+    resolution = image_config.get("imageSize", DEFAULT_RESOLUTION)
+    if resolution not in model.resolutions:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"generationConfig.imageConfig.imageSize: {model.id} supports"
+            f" {', '.join(model.resolutions)} only, got {resolution!r}.",
+            field="generationConfig.imageConfig.imageSize",
+        )
+    ratio = image_config.get("aspectRatio") or _ratio_of_first_image(model, images)
+    if ratio not in model.ratios:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"generationConfig.imageConfig.aspectRatio: {model.id} supports"
+            f" {', '.join(model.ratios)}, got {ratio!r}.",
+            field="generationConfig.imageConfig.aspectRatio",
+        )
+    output_mime = (
+        image_config.get("outputMimeType")
+        or image_config.get("imageOutputOptions", {}).get("mimeType")
+        or DEFAULT_OUTPUT_MIME
+    )
+    texts = [
+        part["text"]
+        for content in [body.get("systemInstruction"), *body["contents"]]
+        if content
+        for part in content["parts"]
+        if "text" in part and not part.get("thought")
+    ]
+    user_turns = [c for c in body["contents"] if c.get("role", "user") == "user"]
+    last_user = user_turns[-1] if user_turns else body["contents"][-1]
+    prompt = " ".join(p["text"] for p in last_user["parts"] if "text" in p and not p.get("thought"))
+    modalities = config.get("responseModalities", ["TEXT", "IMAGE"])
+    output_format = FORMAT_BY_MIME[output_mime]
+    seed = config.get("seed")
+    if seed is None:
+        seed = _request_hash(prompt, ratio, resolution, output_format, images)
+    return ImageRequest(
+        prompt=prompt.strip(),
+        text="\n".join(texts),
+        images=images,
+        wants_image="IMAGE" in modalities,
+        ratio=ratio,
+        resolution=resolution,
+        output_format=output_format,
+        max_output_tokens=config.get("maxOutputTokens"),
+        seed=seed & 0x7FFFFFFF,
+    )
+
+
+def _ratio_of_first_image(model: Model, images: tuple[InputImage, ...]) -> str:
+    """Without an aspectRatio the output follows the first input image (nearest listed ratio),
+    else 1:1. A HEIC/HEIF input is not decoded here, so it counts as 1:1."""
+    if images and images[0].info.width and images[0].info.height:
+        return sizes.nearest_ratio(model.size_table, images[0].info.width, images[0].info.height)
+    return DEFAULT_RATIO
+
+
+def _request_hash(
+    prompt: str, ratio: str, resolution: str, output_format: str, images: tuple[InputImage, ...]
+) -> int:
+    digests = [hashlib.sha256(image.data).hexdigest() for image in images]
+    canonical = json.dumps([prompt, ratio, resolution, output_format, digests])
+    return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)

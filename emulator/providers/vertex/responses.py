@@ -1,0 +1,232 @@
+"""generateContent, synchronous: the request is read, moderated and answered at once with the
+image inline, in the standard response shape (lowerCamelCase)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+
+from emulator.core.auth import fingerprint
+from emulator.core.clock import iso8601
+from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.http import JSONResponse, read_json
+from emulator.core.images import MIME_TYPES, ImageSpec
+from emulator.core.moderation import Category, Stage, Verdict
+from emulator.core.runtime import Runtime, runtime
+from emulator.core.validation import check
+from emulator.providers.vertex.catalog import Model, models
+from emulator.providers.vertex.request import (
+    ImageRequest,
+    InputImage,
+    decode_inline,
+    inline_parts,
+    normalise_names,
+    read_image_request,
+)
+from emulator.providers.vertex.surfaces import Surface
+
+PROVIDER_ID = "vertex"
+# Decoding inline images is CPU work; tiny ones are cheaper to decode than to hand to a thread.
+THREAD_THRESHOLD_BYTES = 64 * 1024
+
+# A blocked prompt: promptFeedback.blockReason by category.
+BLOCK_REASONS: dict[Category, str] = {
+    Category.PROHIBITED: "PROHIBITED_CONTENT",
+    Category.BLOCKLIST: "BLOCKLIST",
+    Category.SAFETY: "SAFETY",
+    Category.OTHER: "OTHER",
+}
+# A withheld image: the candidate's finishReason by category.
+IMAGE_FINISH_REASONS: dict[Category, str] = {
+    Category.PROHIBITED: "IMAGE_PROHIBITED_CONTENT",
+    Category.BLOCKLIST: "IMAGE_PROHIBITED_CONTENT",
+    Category.SAFETY: "IMAGE_SAFETY",
+    Category.OTHER: "IMAGE_OTHER",
+}
+
+
+def authenticate(request: Request, rt: Runtime, surface: Surface) -> str:
+    key = surface.api_key(request)
+    if not rt.keys.accepts(PROVIDER_ID, key):
+        if key is None:
+            sources = " or ".join(f"'{source.value}'" for source in surface.key_sources)
+            message = f"API key is missing. Send it as {sources}."
+        else:
+            message = "API key not valid. Please pass a valid API key."
+        raise ApiError(ErrorKind.UNAUTHENTICATED, message)
+    return fingerprint(key)
+
+
+def endpoint(surface: Surface) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The route handler of one surface (Starlette endpoints take the request only)."""
+
+    async def generate_content_on_surface(request: Request) -> JSONResponse:
+        return await generate_content(request, surface)
+
+    return generate_content_on_surface
+
+
+async def generate_content(request: Request, surface: Surface) -> JSONResponse:
+    rt = runtime(request)
+    authenticate(request, rt, surface)
+    rt.faults.raise_if_due(PROVIDER_ID, request)
+    model_id = request.path_params["model"]
+    model = models().get(model_id)
+    if model is None:
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"models/{model_id} is not found, or is not supported for generateContent."
+            f" Image models: {', '.join(models())}.",
+        )
+    body = normalise_names(await read_json(request, rt.config.max_body_bytes))
+    check(PROVIDER_ID, "request", body)
+    images = await decode_images(body)
+    asked = read_image_request(body, model, images)
+    return JSONResponse(await answer(rt, surface, model, asked))
+
+
+async def decode_images(body: dict[str, Any]) -> tuple[InputImage, ...]:
+    parts = inline_parts(body)
+
+    def decode_all() -> tuple[InputImage, ...]:
+        return tuple(decode_inline(field, blob) for field, blob in parts)
+
+    if sum(len(blob["data"]) for _, blob in parts) < THREAD_THRESHOLD_BYTES:
+        return decode_all()
+    return await anyio.to_thread.run_sync(decode_all)
+
+
+async def answer(rt: Runtime, surface: Surface, model: Model, asked: ImageRequest) -> dict:
+    now = rt.clock.now()
+    draw = random.Random(asked.seed)  # per request: same request, same answer
+    response_id = base64.urlsafe_b64encode(draw.randbytes(16)).decode().rstrip("=")[:22]
+    verdict = rt.moderator.judge(asked.text)
+    prompt_tokens = text_tokens(asked.text) + model.input_image_tokens * len(asked.images)
+    usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
+    usage["promptTokensDetails"] = modality_counts(
+        text_tokens(asked.text), model.input_image_tokens * len(asked.images)
+    )
+    body: dict[str, Any] = {}
+    if verdict is not None and verdict.stage is Stage.PROMPT:
+        body["promptFeedback"] = {
+            "blockReason": BLOCK_REASONS[verdict.category],
+            "blockReasonMessage": f"The prompt was blocked ({verdict.category.value}).",
+        }
+        usage["totalTokenCount"] = prompt_tokens
+    else:
+        thoughts = draw.randint(*model.thoughts_tokens)
+        candidate, output_tokens = await candidate_for(rt, model, asked, verdict, draw)
+        body["candidates"] = [candidate]
+        usage.update(output_tokens)
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
+        usage["totalTokenCount"] = prompt_tokens + usage.get("candidatesTokenCount", 0) + thoughts
+    if surface.vertex_fields:
+        usage["trafficType"] = "ON_DEMAND"
+    body["usageMetadata"] = usage
+    body["modelVersion"] = model.model_version
+    if surface.vertex_fields:
+        body["createTime"] = iso8601(now, "microseconds")
+    body["responseId"] = response_id
+    return body
+
+
+async def candidate_for(
+    rt: Runtime,
+    model: Model,
+    asked: ImageRequest,
+    verdict: Verdict | None,
+    draw: random.Random,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(candidate, its token counts) for a prompt that passed moderation."""
+    width, height = model.dimensions(asked.ratio, asked.resolution)
+    image_tokens = model.output_image_tokens[asked.resolution] if asked.wants_image else 0
+    kind = "edited" if asked.images else "generated"
+    reply = f"Here is the {kind} {width}x{height} image: {asked.prompt}".strip()
+    if not asked.wants_image:
+        reply = f"(text only: IMAGE was not among the responseModalities) {asked.prompt}".strip()
+    signature = base64.b64encode(draw.randbytes(48)).decode()
+    parts: list[dict[str, Any]] = [{"text": reply, "thoughtSignature": signature}]
+    finish = "STOP"
+    reply_tokens = text_tokens(reply)
+    if (
+        asked.max_output_tokens is not None
+        and asked.max_output_tokens < reply_tokens + image_tokens
+    ):
+        # Not enough room for the image: Google stops at the limit.
+        finish, image_tokens = "MAX_TOKENS", 0
+    elif verdict is not None and asked.wants_image:
+        finish, image_tokens = IMAGE_FINISH_REASONS[verdict.category], 0
+    elif asked.wants_image:
+        data = await rt.images.get(image_spec(model, asked, width, height))
+        parts.append(
+            {
+                "inlineData": {
+                    "mimeType": MIME_TYPES[asked.output_format],
+                    "data": base64.b64encode(data).decode(),
+                },
+                "thoughtSignature": base64.b64encode(draw.randbytes(48)).decode(),
+            }
+        )
+    candidate: dict[str, Any] = {
+        "content": {"role": "model", "parts": parts},
+        "finishReason": finish,
+    }
+    if finish.startswith("IMAGE_"):
+        candidate["finishMessage"] = "The generated image was withheld by the safety filter."
+    counts = {
+        "candidatesTokenCount": reply_tokens + image_tokens,
+        "candidatesTokensDetails": modality_counts(reply_tokens, image_tokens),
+    }
+    return candidate, counts
+
+
+def image_spec(model: Model, asked: ImageRequest, width: int, height: int) -> ImageSpec:
+    caption = [
+        asked.prompt or "(no prompt)",
+        f"{model.name} ({model.id})",
+        f"{width}x{height} {asked.output_format} ({asked.ratio}, {asked.resolution})",
+        f"seed {asked.seed}",
+    ]
+    if asked.images:
+        caption.append(f"edit of {len(asked.images)} inline image(s)")
+    digests = ",".join(hashlib.sha256(image.data).hexdigest()[:16] for image in asked.images)
+    metadata = (
+        ("provider", PROVIDER_ID),
+        ("model", model.id),
+        ("prompt", asked.prompt),
+        ("size", f"{width}x{height}"),
+        ("format", asked.output_format),
+        ("aspectRatio", asked.ratio),
+        ("imageSize", asked.resolution),
+        ("seed", str(asked.seed)),
+        ("inputImages", digests),
+    )
+    return ImageSpec(
+        width=width,
+        height=height,
+        format=asked.output_format,
+        seed=asked.seed,
+        caption=tuple(caption),
+        metadata=metadata,
+        source=asked.source,
+    )
+
+
+def text_tokens(text: str) -> int:
+    """About four characters a token, as Google's own rule of thumb; 0 for no text."""
+    return math.ceil(len(text) / 4)
+
+
+def modality_counts(text: int, image: int) -> list[dict[str, Any]]:
+    counts = [{"modality": "TEXT", "tokenCount": text}]
+    if image:
+        counts.append({"modality": "IMAGE", "tokenCount": image})
+    return counts

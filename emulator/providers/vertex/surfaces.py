@@ -1,0 +1,83 @@
+"""The three ways generateContent is reached, and what differs between them: where the key is
+read, which error body is answered, and whether Vertex's extra response fields are sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from emulator.core.errors import ApiError
+from emulator.core.http import bearer_token
+from emulator.providers.vertex.exceptions import render_gateway_error, render_google_error
+
+
+class KeySource(StrEnum):
+    BEARER = "Authorization: Bearer <key>"
+    GOOG_HEADER = "x-goog-api-key: <key>"
+    QUERY = "?key=<key>"
+
+
+_READERS: dict[KeySource, Callable[[Request], str | None]] = {
+    KeySource.BEARER: bearer_token,
+    KeySource.GOOG_HEADER: lambda request: request.headers.get("x-goog-api-key") or None,
+    KeySource.QUERY: lambda request: request.query_params.get("key") or None,
+}
+
+
+@dataclass(frozen=True)
+class Surface:
+    name: str
+    paths: tuple[str, ...]  # Starlette path templates, each with a {model} parameter
+    path_prefixes: tuple[str, ...]  # every path under these answers in this surface's errors
+    key_sources: tuple[KeySource, ...]
+    render_error: Callable[[ApiError], Response]
+    error_schema: str
+    vertex_fields: bool  # Vertex AI adds createTime and usageMetadata.trafficType
+
+    def api_key(self, request: Request) -> str | None:
+        return next(
+            (key for source in self.key_sources if (key := _READERS[source](request))), None
+        )
+
+
+GATEWAY = Surface(
+    name="gateway",
+    paths=("/api/v1/publishers/googleVertexAI/models/{model}:generateContent",),
+    path_prefixes=("/api/v1/publishers/",),
+    key_sources=(KeySource.BEARER,),
+    render_error=render_gateway_error,
+    error_schema="error-gateway",
+    vertex_fields=True,
+)
+
+GEMINI_API = Surface(
+    name="gemini",
+    paths=("/v1beta/models/{model}:generateContent", "/v1/models/{model}:generateContent"),
+    path_prefixes=("/v1beta/models/", "/v1/models/"),
+    key_sources=(KeySource.GOOG_HEADER, KeySource.QUERY, KeySource.BEARER),
+    render_error=render_google_error,
+    error_schema="error-google",
+    vertex_fields=False,
+)
+
+VERTEX_AI = Surface(
+    name="vertex",
+    paths=(
+        "/v1beta1/publishers/google/models/{model}:generateContent",
+        "/v1/publishers/google/models/{model}:generateContent",
+        "/v1beta1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent",
+        "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent",
+    ),
+    path_prefixes=("/v1beta1/", "/v1/publishers/", "/v1/projects/"),
+    # Bearer (an access token); express mode sends an API key in the header or the query.
+    key_sources=(KeySource.BEARER, KeySource.GOOG_HEADER, KeySource.QUERY),
+    render_error=render_google_error,
+    error_schema="error-google",
+    vertex_fields=True,
+)
+
+SURFACES = (GATEWAY, GEMINI_API, VERTEX_AI)
