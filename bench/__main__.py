@@ -1,7 +1,7 @@
 """Run every bench, each in its own process with a time limit: `python -m bench`.
 
-http_throughput (short runs), its Nagle check, image_downloads, and images_render when that
-module exists. Exit status 1 when any bench failed or ran out of time.
+http_throughput (short runs), its Nagle check, image_downloads, images_render and
+vertex_roundtrip. Exit status 1 when any bench failed or ran out of time.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ BENCHES = (
     Bench("bench.http_throughput", ("--nagle-check",), 25.0),
     Bench("bench.image_downloads", (), 45.0),
     Bench("bench.images_render", (), 55.0),
+    Bench("bench.vertex_roundtrip", (), 30.0),
 )
 
 

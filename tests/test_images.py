@@ -352,7 +352,9 @@ def test_edit_from_every_input_format_and_transparency() -> None:
     # A fully transparent source leaves the plain gradient.
     clear = encode(Image.new("RGBA", (64, 64), (255, 0, 0, 0)), "PNG")
     plain = decode(render(spec(caption=())))
-    assert mean_rgb(decode(render(spec(caption=(), source=clear)))) == mean_rgb(plain)
+    # Equal up to the palette an edit is stored in (254 colours chosen for the picture).
+    clear_mean = mean_rgb(decode(render(spec(caption=(), source=clear))))
+    assert clear_mean == pytest.approx(mean_rgb(plain), abs=3)
 
 
 def test_undecodable_source_falls_back_to_the_gradient() -> None:

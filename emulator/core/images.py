@@ -63,7 +63,7 @@ OUTPUT_FORMATS = tuple(_ENCODERS)
 SOFTWARE = "imagegen-emulator"
 
 # Bumped whenever the drawing changes, so cache keys (and any ETag built on them) change too.
-_RENDER_VERSION = 1
+_RENDER_VERSION = 2
 
 # Palette indices reserved for the caption; the gradient uses the remaining 254 entries.
 _WHITE = 0
@@ -72,6 +72,8 @@ _FIRST_GRADIENT_INDEX = 2
 
 # Below this font size text is an unreadable smudge, so tiny thumbnails carry no caption.
 _MIN_FONT_PX = 6
+# An edit shows its source softened to 1/8 of the output size, then scaled back up.
+_SOURCE_SOFTENING = 8
 # The prompt gets at most this many lines; longer prompts end with an ellipsis.
 _MAX_PROMPT_LINES = 4
 _ELLIPSIS = "\u2026"
@@ -183,6 +185,10 @@ def render(spec: ImageSpec) -> bytes:
     source = _decode_source(spec.source, width, height) if spec.source is not None else None
     if source is not None:
         image = _blend_source(image.convert("RGB"), source, spec.source_weight)
+        if spec.format == "png":
+            # Back to a palette: a true-colour PNG takes ~15x longer to encode, and the blend of
+            # a gradient and a softened source loses little in 256 colours.
+            image = _to_palette(image)
 
     _draw_caption(image, spec.caption)
 
@@ -267,14 +273,17 @@ def _decode_source(data: bytes, width: int, height: int) -> Image.Image | None:
         mode = "RGBA" if has_alpha else "RGB"
         if src.mode != mode:
             src = src.convert(mode)
-        # Same centred cover crop as ImageOps.fit, but in one resize whose reducing_gap first
-        # box-averages big sources down cheaply (3x faster for thumbnails of large photos).
-        return src.resize(
-            (width, height),
+        # Same centred cover crop as ImageOps.fit, in one resize whose reducing_gap first
+        # box-averages big sources down cheaply, to a softened copy at 1/_SOURCE_SOFTENING of
+        # the output: still plainly the input picture, and smooth enough to encode fast.
+        small = (max(1, width // _SOURCE_SOFTENING), max(1, height // _SOURCE_SOFTENING))
+        softened = src.resize(
+            small,
             Image.Resampling.BILINEAR,
             box=_cover_box(src.width, src.height, width, height),
             reducing_gap=2.0,
         )
+        return softened.resize((width, height), Image.Resampling.BILINEAR)
     except Exception:
         # An undecodable source must not fail the request: fall back to the plain gradient.
         return None
@@ -295,6 +304,17 @@ def _cover_box(
     crop_width, crop_height = width / scale, height / scale
     left, top = (src_width - crop_width) / 2, (src_height - crop_height) / 2
     return (left, top, left + crop_width, top + crop_height)
+
+
+def _to_palette(image: Image.Image) -> Image.Image:
+    """The picture in the gradient's palette layout (index 0 white, 1 black, for the caption)
+    plus 254 colours chosen on a 1/8 copy and mapped without dithering: ~8x faster than
+    quantising the full image, and as good for smooth pictures."""
+    reduced = image.reduce(_SOURCE_SOFTENING) if min(image.size) >= _SOURCE_SOFTENING else image
+    colours = reduced.quantize(256 - _FIRST_GRADIENT_INDEX, method=Image.Quantize.FASTOCTREE)
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([255, 255, 255, 0, 0, 0, *colours.getpalette()[: 3 * 254]])
+    return image.quantize(palette=palette, dither=Image.Dither.NONE)
 
 
 def _blend_source(background: Image.Image, source: Image.Image, weight: float) -> Image.Image:
@@ -545,10 +565,11 @@ def probe(data: bytes, allowed: Collection[str]) -> ImageInfo:
                 )
             size = image.size
             if found == "png":
-                # verify() checks every chunk CRC through IEND; it needs a fresh file afterwards.
+                # verify() checks every chunk's CRC through IEND without inflating the pixels:
+                # truncation and corruption are caught at a tenth of the cost of decoding.
                 image.verify()
-                image = Image.open(io.BytesIO(data), formats=["PNG"])
-            elif found == "jpeg":
+                return ImageInfo(found, size[0], size[1])
+            if found == "jpeg":
                 # Scaled DCT decoding still reads every byte of entropy data, 8x faster.
                 image.draft(image.mode, (max(1, size[0] // 8), max(1, size[1] // 8)))
             image.load()
