@@ -26,6 +26,16 @@ SEED_DOCUMENTS = {
 }
 SEED_FILES = sorted(SEEDS.glob("*.json"))
 
+VX = "vertex"
+VX_SEEDS = Path(__file__).parent / "fixtures" / "seeds" / VX
+# Where each vertex fixture was copied from (see its README); the file's stem is its schema.
+VX_SEED_DOCUMENTS = {
+    "request": Path("/work/shared/seeds/001_e07e0dbe03fb8286.txt"),
+    "error-gateway": Path("/work/shared/seeds/001_e07e0dbe03fb8286.txt"),
+    "response": Path("/work/shared/DESIGN.md"),
+}
+VX_SEED_FILES = sorted(VX_SEEDS.glob("*.json"))
+
 UUID = "550e8400-e29b-41d4-a716-446655440000"
 URL = "https://example.com/image1.jpg"
 PROMPT = "A beautiful sunset over mountains with golden light"
@@ -88,11 +98,34 @@ def without(instance: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in instance.items() if k != key}
 
 
+def vx_seed(name: str) -> Any:
+    return json.loads((VX_SEEDS / f"{name}.json").read_text())
+
+
+def vx_request(**config: Any) -> dict[str, Any]:
+    """Seed 001's request example, its generationConfig updated with ``config``."""
+    body: dict[str, Any] = vx_seed("request")
+    body["generationConfig"] |= config
+    return body
+
+
+def vx_parts(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Seed 001's request example with other parts in its one user turn."""
+    body: dict[str, Any] = vx_seed("request")
+    body["contents"][0]["parts"] = list(parts)
+    return body
+
+
+VX_TEXT = {"text": "Edit this image: make the sky more blue"}
+VX_IMAGE = {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}
+
+
 # --------------------------------------------------------------------------- the schema files
 
 
 def test_providers() -> None:
     assert VD in contracts.providers()
+    assert VX in contracts.providers()
 
 
 @pytest.mark.parametrize(("provider", "name"), all_schemas())
@@ -192,6 +225,116 @@ def test_seed_example_is_verbatim(path: Path) -> None:
     if not document.exists():
         pytest.skip(f"seed document {document} not available")
     assert path.read_text().removesuffix("\n") in document.read_text()
+
+
+# --------------------------------------------------------------------------- vertex seed examples
+
+
+def test_vertex_all_seed_examples_present() -> None:
+    assert {path.stem for path in VX_SEED_FILES} == set(VX_SEED_DOCUMENTS)
+
+
+@pytest.mark.parametrize("path", VX_SEED_FILES, ids=lambda path: path.stem)
+def test_vertex_seed_example_validates(path: Path) -> None:
+    contracts.validate(VX, path.stem, json.loads(path.read_text()))
+
+
+@pytest.mark.parametrize("path", VX_SEED_FILES, ids=lambda path: path.stem)
+def test_vertex_seed_example_is_verbatim(path: Path) -> None:
+    document = VX_SEED_DOCUMENTS[path.stem]
+    if not document.exists():
+        pytest.skip(f"seed document {document} not available")
+    assert path.read_text().removesuffix("\n") in document.read_text()
+
+
+@pytest.mark.parametrize("path", VX_SEED_FILES, ids=lambda path: path.stem)
+def test_vertex_seed_example_is_first_schema_example(path: Path) -> None:
+    # The schema's own examples start with what the provider publishes.
+    assert contracts.schema(VX, path.stem)["examples"][0] == json.loads(path.read_text())
+
+
+def test_vertex_gateway_error_is_not_a_google_error() -> None:
+    # The two error shapes of the two kinds of path cannot be mistaken for one another.
+    with pytest.raises(ContractError):
+        contracts.validate(VX, "error-google", vx_seed("error-gateway"))
+    with pytest.raises(ContractError):
+        contracts.validate(VX, "error-gateway", contracts.schema(VX, "error-google")["examples"][0])
+
+
+@pytest.mark.parametrize(
+    ("instance", "path"),
+    [
+        (vx_request(imageConfig={"imageSize": "2k"}), "$.generationConfig.imageConfig.imageSize"),
+        (vx_request(responseModalities=["text"]), "$.generationConfig.responseModalities[0]"),
+        (vx_request(candidateCount=2), "$.generationConfig.candidateCount"),
+        (vx_parts(VX_TEXT | VX_IMAGE), "$.contents[0].parts[0]"),
+        (vx_seed("request") | {"prompt": "a red fox"}, "$.prompt"),
+        (
+            vx_parts(VX_TEXT, {"inlineData": {"data": "iVBORw0KGgo="}}),
+            "$.contents[0].parts[1].inlineData.mimeType",
+        ),
+    ],
+    ids=[
+        "imageSize-2k",
+        "modality-text",
+        "candidateCount-2",
+        "text-and-image",
+        "unknown",
+        "no-mime",
+    ],
+)
+def test_vertex_request_rejected(instance: dict[str, Any], path: str) -> None:
+    with pytest.raises(ContractError) as caught:
+        contracts.validate(VX, "request", instance)
+    assert caught.value.path == path
+    assert str(caught.value).startswith(f"{path}: ")
+    # The compiled check the emulator runs first agrees.
+    assert not contracts.is_valid(VX, "request", instance)
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [
+        vx_request(),
+        vx_request(responseModalities=["IMAGE"]),
+        vx_request(candidateCount=1),
+        vx_request(imageConfig={"aspectRatio": "16:9", "imageSize": "2K"}),
+        vx_parts(VX_IMAGE, VX_TEXT),
+        vx_parts(VX_TEXT),
+        {"contents": [{"parts": [VX_TEXT]}]},
+    ],
+)
+def test_vertex_request_accepted(instance: dict[str, Any]) -> None:
+    contracts.validate(VX, "request", instance)
+    assert contracts.is_valid(VX, "request", instance)
+
+
+def test_vertex_every_image_size_and_ratio_accepted() -> None:
+    image_config = contracts.schema(VX, "request")["$defs"]["imageConfig"]["properties"]
+    assert image_config["imageSize"]["enum"] == ["1K", "2K", "4K"]
+    for size in image_config["imageSize"]["enum"]:
+        for ratio in image_config["aspectRatio"]["enum"]:
+            contracts.validate(
+                VX, "request", vx_request(imageConfig={"aspectRatio": ratio, "imageSize": size})
+            )
+
+
+@pytest.mark.parametrize(
+    ("instance", "path"),
+    [
+        (without(vx_seed("response"), "candidates"), "$"),
+        (
+            without(vx_seed("response"), "candidates") | {"promptFeedback": {}},
+            "$.promptFeedback.blockReason",
+        ),
+        (without(vx_seed("response"), "responseId"), "$.responseId"),
+    ],
+    ids=["no-candidates", "feedback-without-block-reason", "no-response-id"],
+)
+def test_vertex_response_rejected(instance: dict[str, Any], path: str) -> None:
+    with pytest.raises(ContractError) as caught:
+        contracts.validate(VX, "response", instance)
+    assert caught.value.path == path
 
 
 # --------------------------------------------------------------------------- requests
