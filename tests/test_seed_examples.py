@@ -4,6 +4,8 @@ the poll example's line break, lost in the page's text, is restored)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import shutil
 import subprocess
@@ -11,9 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 import contracts
 from tests.conftest import LiveServer
+from tests.images import encoded
 
 CURL_DIR = Path(__file__).parent / "fixtures" / "curl"
 VIBEDREAM_HOST = "https://api.vibedream.ai"
@@ -71,3 +75,46 @@ def test_documented_curl_examples_succeed_unchanged(
     download = httpx.get(done["outputs"][0])
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("image/")
+
+
+def test_vertex_gateway_curl_example_succeeds_with_a_real_image(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    # Seed 001's example reads BASE_URL and API_KEY from the environment, so the command runs
+    # as documented. Its "<base64 image>" is a placeholder for data, not something that can be
+    # sent as-is: replacing it with the base64 of a real PNG is the one substitution.
+    command = (CURL_DIR / "vertex.gemini-3-pro-image.generateContent.sh").read_text()
+    assert command.count("<base64 image>") == 1
+    png = encoded("PNG", size=(64, 48), color="skyblue")  # 4:3
+    command = command.replace("<base64 image>", base64.b64encode(png).decode())
+    # The status code comes from a .curlrc so the command itself stays as documented.
+    (tmp_path / ".curlrc").write_text('write-out = "\\n%{http_code}"\n')
+    result = subprocess.run(
+        ["bash", "-c", command],
+        env={
+            "BASE_URL": live_server.base_url,
+            "API_KEY": "seed-example-key",
+            "PATH": "/usr/bin:/bin",
+            "CURL_HOME": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    body, _, status = result.stdout.rpartition("\n")
+    assert status == "200", result.stdout
+    answer = json.loads(body)
+    contracts.validate("vertex", "response", answer)
+    [candidate] = answer["candidates"]
+    assert candidate["finishReason"] == "STOP"
+    parts = candidate["content"]["parts"]
+    assert any(part.get("text") for part in parts)
+    [image] = [part["inlineData"] for part in parts if "inlineData" in part]
+    assert image["mimeType"] == "image/png"
+    output = Image.open(io.BytesIO(base64.b64decode(image["data"])))
+    # No aspectRatio in the example: the output follows the input's 4:3 at the default 1K.
+    assert (output.format, output.size) == ("PNG", (1200, 896))
+    details = answer["usageMetadata"]["promptTokensDetails"]
+    assert {d["modality"]: d["tokenCount"] for d in details}["IMAGE"] == 560

@@ -90,6 +90,8 @@ _DECODERS = ["PNG", "JPEG", "GIF", "WEBP"]
 
 # HEIC/HEIF have no decoder here: they are recognised by their ISO-BMFF "ftyp" brand only.
 _HEIF_BRANDS = {b"heic": "heic", b"heix": "heic", b"mif1": "heif", b"heif": "heif"}
+# HEIC is HEIF with HEVC inside: either MIME type may label either brand.
+_FAMILY = {"heic": "heif"}
 
 # warnings.catch_warnings() swaps process-global state, so concurrent uses from worker threads
 # must not interleave (or the filters would be left altered for the whole process).
@@ -592,7 +594,7 @@ def probe_declared(mime: str, data: bytes, allowed: Collection[str]) -> ImageInf
     if declared not in {f.lower() for f in allowed}:
         raise InvalidImage(f"has type '{mime}', which {_not_accepted(allowed)}")
     info = probe(data, allowed)
-    if info.format != declared:
+    if _FAMILY.get(info.format, info.format) != _FAMILY.get(declared, declared):
         raise InvalidImage(f"is declared as {mime} but holds a {_FORMAT_NAMES[info.format]} image")
     return info
 

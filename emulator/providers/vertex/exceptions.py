@@ -19,7 +19,8 @@ GATEWAY_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
     ErrorKind.NOT_FOUND: (404, "not_found_error", "not_found"),
     ErrorKind.METHOD_NOT_ALLOWED: (405, "invalid_request_error", "method_not_allowed"),
     ErrorKind.PAYLOAD_TOO_LARGE: (413, "invalid_request_error", "payload_too_large"),
-    ErrorKind.UNSUPPORTED_MEDIA_TYPE: (415, "invalid_request_error", "unsupported_media_type"),
+    # Issue 3: every invalid request is a 400 on this API, a body that is not JSON included.
+    ErrorKind.UNSUPPORTED_MEDIA_TYPE: (400, "invalid_request_error", "unsupported_media_type"),
     ErrorKind.RATE_LIMITED: (429, "rate_limit_error", "rate_limit_exceeded"),
     ErrorKind.INTERNAL: (500, "server_error", "internal_error"),
     ErrorKind.UNAVAILABLE: (503, "server_error", "service_unavailable"),

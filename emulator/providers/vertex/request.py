@@ -66,6 +66,7 @@ class ImageRequest:
 
     prompt: str  # the text of the last user turn: what the picture shows
     text: str  # every text part, system instruction included: what the token count reads
+    user_text: str  # what the user wrote (user turns, system instruction): what is moderated
     images: tuple[InputImage, ...]
     wants_image: bool  # responseModalities includes IMAGE
     ratio: str
@@ -164,10 +165,13 @@ def read_image_request(
         or image_config.get("imageOutputOptions", {}).get("mimeType")
         or DEFAULT_OUTPUT_MIME
     )
+    system = body.get("systemInstruction")
+    turns = [(c.get("role", "user") == "user", c) for c in body["contents"]]
+    if system:
+        turns.insert(0, (True, system))
     texts = [
-        part["text"]
-        for content in [body.get("systemInstruction"), *body["contents"]]
-        if content
+        (by_user, part["text"])
+        for by_user, content in turns
         for part in content["parts"]
         if "text" in part and not part.get("thought")
     ]
@@ -181,7 +185,8 @@ def read_image_request(
         seed = _request_hash(prompt, ratio, resolution, output_format, images)
     return ImageRequest(
         prompt=prompt.strip(),
-        text="\n".join(texts),
+        text="\n".join(text for _, text in texts),
+        user_text="\n".join(text for by_user, text in texts if by_user),
         images=images,
         wants_image="IMAGE" in modalities,
         ratio=ratio,

@@ -107,7 +107,7 @@ async def answer(rt: Runtime, surface: Surface, model: Model, asked: ImageReques
     now = rt.clock.now()
     draw = random.Random(asked.seed)  # per request: same request, same answer
     response_id = base64.urlsafe_b64encode(draw.randbytes(16)).decode().rstrip("=")[:22]
-    verdict = rt.moderator.judge(asked.text)
+    verdict = rt.moderator.judge(asked.user_text)
     prompt_tokens = text_tokens(asked.text) + model.input_image_tokens * len(asked.images)
     usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
     usage["promptTokensDetails"] = modality_counts(
