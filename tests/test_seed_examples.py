@@ -25,25 +25,26 @@ VIBEDREAM_HOST = "https://api.vibedream.ai"
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl command")
 
 
-def run_example(name: str, base_url: str, curl_home: Path, **substitutions: str) -> dict:
-    command = (CURL_DIR / name).read_text().replace(VIBEDREAM_HOST, base_url)
-    for placeholder, value in substitutions.items():
-        command = command.replace(placeholder, value)
+def run_curl(command: str, curl_home: Path, **env: str) -> str:
+    """Run a documented curl command in bash; output options come from a .curlrc in
+    curl_home, so the command itself stays as documented. Returns its stdout."""
     result = subprocess.run(
         ["bash", "-c", command],
-        # Output options come from a .curlrc so the command itself stays as documented.
-        env={
-            "VIBEDREAM_API_KEY": "seed-example-key",
-            "PATH": "/usr/bin:/bin",
-            "CURL_HOME": str(curl_home),
-        },
+        env={"PATH": "/usr/bin:/bin", "CURL_HOME": str(curl_home), **env},
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
+    return result.stdout
+
+
+def run_example(name: str, base_url: str, curl_home: Path, **substitutions: str) -> dict:
+    command = (CURL_DIR / name).read_text().replace(VIBEDREAM_HOST, base_url)
+    for placeholder, value in substitutions.items():
+        command = command.replace(placeholder, value)
+    return json.loads(run_curl(command, curl_home, VIBEDREAM_API_KEY="seed-example-key"))
 
 
 @pytest.mark.parametrize("model", ["nano-banana-pro-edit", "z-image-turbo"])
@@ -89,22 +90,9 @@ def test_vertex_gateway_curl_example_succeeds_with_a_real_image(
     command = command.replace("<base64 image>", base64.b64encode(png).decode())
     # The status code comes from a .curlrc so the command itself stays as documented.
     (tmp_path / ".curlrc").write_text('write-out = "\\n%{http_code}"\n')
-    result = subprocess.run(
-        ["bash", "-c", command],
-        env={
-            "BASE_URL": live_server.base_url,
-            "API_KEY": "seed-example-key",
-            "PATH": "/usr/bin:/bin",
-            "CURL_HOME": str(tmp_path),
-        },
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    body, _, status = result.stdout.rpartition("\n")
-    assert status == "200", result.stdout
+    output = run_curl(command, tmp_path, BASE_URL=live_server.base_url, API_KEY="seed-example-key")
+    body, _, status = output.rpartition("\n")
+    assert status == "200", output
     answer = json.loads(body)
     contracts.validate("vertex", "response", answer)
     [candidate] = answer["candidates"]
@@ -113,8 +101,8 @@ def test_vertex_gateway_curl_example_succeeds_with_a_real_image(
     assert any(part.get("text") for part in parts)
     [image] = [part["inlineData"] for part in parts if "inlineData" in part]
     assert image["mimeType"] == "image/png"
-    output = Image.open(io.BytesIO(base64.b64decode(image["data"])))
+    picture = Image.open(io.BytesIO(base64.b64decode(image["data"])))
     # No aspectRatio in the example: the output follows the input's 4:3 at the default 1K.
-    assert (output.format, output.size) == ("PNG", (1200, 896))
+    assert (picture.format, picture.size) == ("PNG", (1200, 896))
     details = answer["usageMetadata"]["promptTokensDetails"]
     assert {d["modality"]: d["tokenCount"] for d in details}["IMAGE"] == 560

@@ -145,21 +145,9 @@ def read_image_request(
     config = body.get("generationConfig", {})
     image_config = config.get("imageConfig", {})
     resolution = image_config.get("imageSize", DEFAULT_RESOLUTION)
-    if resolution not in model.resolutions:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST,
-            f"generationConfig.imageConfig.imageSize: {model.id} supports"
-            f" {', '.join(model.resolutions)} only, got {resolution!r}.",
-            field="generationConfig.imageConfig.imageSize",
-        )
+    _require_supported(model, "imageSize", resolution, model.resolutions)
     ratio = image_config.get("aspectRatio") or _ratio_of_first_image(model, images)
-    if ratio not in model.ratios:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST,
-            f"generationConfig.imageConfig.aspectRatio: {model.id} supports"
-            f" {', '.join(model.ratios)}, got {ratio!r}.",
-            field="generationConfig.imageConfig.aspectRatio",
-        )
+    _require_supported(model, "aspectRatio", ratio, model.ratios)
     output_mime = (
         image_config.get("outputMimeType")
         or image_config.get("imageOutputOptions", {}).get("mimeType")
@@ -195,6 +183,17 @@ def read_image_request(
         max_output_tokens=config.get("maxOutputTokens"),
         seed=seed & 0x7FFFFFFF,
     )
+
+
+def _require_supported(model: Model, name: str, value: str, supported: list[str]) -> None:
+    """The contract lists every model's values; a model's own table may hold fewer."""
+    if value not in supported:
+        field = f"generationConfig.imageConfig.{name}"
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"{field}: {model.id} supports {', '.join(supported)} only, got {value!r}.",
+            field=field,
+        )
 
 
 def _ratio_of_first_image(model: Model, images: tuple[InputImage, ...]) -> str:
