@@ -774,3 +774,11 @@ def test_queued_faults_fail_the_next_requests_then_stop(client: TestClient) -> N
     assert error_of(first, "gateway")["type"] == "rate_limit_error"
     assert error_of(second, "google")["status"] == "RESOURCE_EXHAUSTED"
     assert post(client, request("a cat"), GATEWAY_ROUTE).status_code == 200
+
+
+def test_response_ids_are_unique_per_answer_and_replay_after_reset(client: TestClient) -> None:
+    body = request("a lighthouse")
+    first, second = (generate(client, body)["responseId"] for _ in range(2))
+    assert first != second
+    client.post("/_emulator/reset")
+    assert generate(client, body)["responseId"] == first

@@ -379,3 +379,17 @@ def test_a_refused_request_is_not_answered_with_a_partial_image(client: TestClie
     response = post(client, "gateway", body_with(inline(), inline(PNG, "image/jpeg")))
     assert response.status_code == 400
     assert "candidates" not in response.json()
+
+
+@pytest.mark.parametrize("depth", [980, 5000])
+@pytest.mark.parametrize("surface", list(SURFACES))
+def test_deeply_nested_bodies_are_a_400_not_a_crash(
+    client: TestClient, surface: str, depth: int
+) -> None:
+    # json.loads accepts nesting a recursive walk of the body cannot follow.
+    path, headers = SURFACES[surface]
+    content = '{"contents": ' + "[" * depth + "]" * depth + "}"
+    response = client.post(
+        path, content=content, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert "nested too deeply" in refusal(response, surface)

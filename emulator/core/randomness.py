@@ -27,6 +27,9 @@ class SeededRandom:
         h = f"{bits:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
+    def randbytes(self, count: int) -> bytes:
+        return self._random.randbytes(count)
+
     def uniform(self, low: float, high: float) -> float:
         return self._random.uniform(low, high)
 

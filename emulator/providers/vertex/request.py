@@ -31,12 +31,22 @@ OPAQUE_FIELDS = frozenset(
 _SNAKE = re.compile(r"_([a-z0-9])")
 
 
-def normalise_names(value: Any, path: str = "") -> Any:
+def normalise_names(body: Any) -> Any:
     """snake_case field names as lowerCamelCase, as Google's JSON parser reads them both
     (the official SDK sends `inlineData` holding `mime_type`). Both spellings of one field in
     the same object is a 400, as at Google."""
+    try:
+        return _normalised(body, "")
+    except RecursionError:
+        # json.loads takes nesting the recursive walk cannot: a 400, never a crash.
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, "The request body is nested too deeply."
+        ) from None
+
+
+def _normalised(value: Any, path: str) -> Any:
     if isinstance(value, list):
-        return [normalise_names(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return [_normalised(item, f"{path}[{index}]") for index, item in enumerate(value)]
     if not isinstance(value, dict):
         return value
     out: dict[str, Any] = {}
@@ -49,7 +59,7 @@ def normalise_names(value: Any, path: str = "") -> Any:
                 f"{where}: given twice (as {name} and in snake_case); send it once.",
                 field=where,
             )
-        out[name] = item if name in OPAQUE_FIELDS else normalise_names(item, where)
+        out[name] = item if name in OPAQUE_FIELDS else _normalised(item, where)
     return out
 
 

@@ -105,8 +105,10 @@ async def decode_images(body: dict[str, Any]) -> tuple[InputImage, ...]:
 
 async def answer(rt: Runtime, surface: Surface, model: Model, asked: ImageRequest) -> dict:
     now = rt.clock.now()
-    draw = random.Random(asked.seed)  # per request: same request, same answer
-    response_id = base64.urlsafe_b64encode(draw.randbytes(16)).decode().rstrip("=")[:22]
+    # The picture and the counts follow the request; the id, unique per answer, follows the
+    # emulator's seeded generator (a run replays with --seed).
+    draw = random.Random(asked.seed)
+    response_id = base64.urlsafe_b64encode(rt.rng.randbytes(16)).decode().rstrip("=")[:22]
     verdict = rt.moderator.judge(asked.user_text)
     prompt_tokens = text_tokens(asked.text) + model.input_image_tokens * len(asked.images)
     usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
