@@ -110,11 +110,15 @@ async def answer(rt: Runtime, surface: Surface, model: Model, asked: ImageReques
     draw = random.Random(asked.seed)
     response_id = base64.urlsafe_b64encode(rt.rng.randbytes(16)).decode().rstrip("=")[:22]
     verdict = rt.moderator.judge(asked.user_text)
-    prompt_tokens = text_tokens(asked.text) + model.input_image_tokens * len(asked.images)
-    usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
-    usage["promptTokensDetails"] = modality_counts(
-        text_tokens(asked.text), model.input_image_tokens * len(asked.images)
+    prompt_text, prompt_images = (
+        text_tokens(asked.text),
+        model.input_image_tokens * len(asked.images),
     )
+    prompt_tokens = prompt_text + prompt_images
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt_tokens,
+        "promptTokensDetails": modality_counts(prompt_text, prompt_images),
+    }
     body: dict[str, Any] = {}
     if verdict is not None and verdict.stage is Stage.PROMPT:
         body["promptFeedback"] = {
