@@ -1,18 +1,21 @@
-"""The admin API under /_emulator/: health, clock, reset, faults. Provider-neutral."""
+"""The admin API under /_emulator/: health, clock, reset, faults, wallets. Provider-neutral."""
 
 from __future__ import annotations
 
 import math
+from decimal import Decimal, InvalidOperation
 from importlib.metadata import PackageNotFoundError, version
 
 from starlette.requests import Request
 from starlette.routing import Route
 
+from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import INJECTABLE, Fault
 from emulator.core.http import JSONResponse, read_json
 from emulator.core.runtime import Runtime, runtime
+from emulator.core.wallets import money
 from emulator.providers import PROVIDERS
 
 PREFIX = "/_emulator"
@@ -116,6 +119,46 @@ async def clear_faults(request: Request) -> JSONResponse:
     return JSONResponse({"pending": rt.faults.pending()})
 
 
+async def get_wallets(request: Request) -> JSONResponse:
+    """Every wallet opened so far: balances by provider and key fingerprint."""
+    rt = runtime(request)
+    return JSONResponse({"wallets": rt.wallets.snapshot(rt.clock.now())})
+
+
+async def wallet(request: Request) -> JSONResponse:
+    """{"provider", "key", "balance"?}: set the key's balance (a number or a decimal string),
+    or read it when no balance is given. The key itself is never echoed or stored."""
+    rt = runtime(request)
+    body = await read_json(request, MAX_ADMIN_BODY)
+    if not isinstance(body, dict):
+        raise ApiError(ErrorKind.INVALID_REQUEST, "Send a JSON object.")
+    provider, key = body.get("provider"), body.get("key")
+    known = [p.id for p in PROVIDERS]
+    if provider not in known:
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"provider must be one of {', '.join(known)}.")
+    if not isinstance(key, str) or not key:
+        raise ApiError(ErrorKind.INVALID_REQUEST, "key must be the API key, a non-empty string.")
+    owner, now = fingerprint(key), rt.clock.now()
+    if "balance" in body:
+        rt.wallets.set_balance(provider, owner, parse_amount(body["balance"]), now)
+    balance = rt.wallets.balance(provider, owner, rt.config.wallet_balance(provider), now)
+    return JSONResponse({"provider": provider, "key_fingerprint": owner, "balance": str(balance)})
+
+
+def parse_amount(value: object) -> Decimal:
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise InvalidOperation
+        amount = Decimal(str(value))
+        if not amount.is_finite() or amount < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, 'balance must be a number >= 0, e.g. 1000 or "950.50".'
+        ) from None
+    return money(amount)
+
+
 routes = [
     Route(f"{PREFIX}/health", health, methods=["GET"]),
     Route(f"{PREFIX}/clock", get_clock, methods=["GET"]),
@@ -124,4 +167,6 @@ routes = [
     Route(f"{PREFIX}/faults", get_faults, methods=["GET"]),
     Route(f"{PREFIX}/faults", queue_fault, methods=["POST"]),
     Route(f"{PREFIX}/faults", clear_faults, methods=["DELETE"]),
+    Route(f"{PREFIX}/wallets", get_wallets, methods=["GET"]),
+    Route(f"{PREFIX}/wallets", wallet, methods=["POST"]),
 ]

@@ -13,8 +13,10 @@ from emulator.core.faults import FaultQueue
 from emulator.core.images import ImageCache
 from emulator.core.moderation import Moderator, default_rules
 from emulator.core.randomness import SeededRandom
+from emulator.core.rate_limits import RateLimiter
 from emulator.core.runtime import Runtime
 from emulator.core.store import STORES
+from emulator.core.wallets import Wallets
 from emulator.error_handlers import EXCEPTION_HANDLERS
 from emulator.providers import PROVIDERS
 
@@ -29,6 +31,8 @@ def create_runtime(config: Config) -> Runtime:
         keys=KeyPolicy(config.key_table()),
         moderator=Moderator(default_rules()),
         faults=FaultQueue(),
+        wallets=Wallets(),
+        rate_limiter=RateLimiter(),
     )
 
 

@@ -10,6 +10,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,8 @@ from emulator.core.randomness import Duration
 # 14 input images of 7 MB each, base64-encoded (x4/3), plus room for the rest of the JSON.
 DEFAULT_MAX_BODY_BYTES = 140 * 2**20
 DEFAULT_IMAGE_CACHE_BYTES = 256 * 2**20
+DURATION_KEYS = ("job_duration", "queue_duration")
+DEFAULT_WALLET_BALANCE = 1000  # credits a key's wallet starts with, unless configured
 
 
 class ConfigError(ValueError):
@@ -88,8 +91,19 @@ class Config:
         return model_section.get(key, section.get(key))
 
     def job_duration(self, provider: str, model: str) -> Duration | None:
-        value = self.setting(provider, model, "job_duration")
+        return self.duration(provider, model, "job_duration")
+
+    def duration(self, provider: str, model: str, key: str) -> Duration | None:
+        """A duration setting (job_duration, queue_duration), or None when not configured."""
+        value = self.setting(provider, model, key)
         return None if value is None else Duration.parse(value)
+
+    def wallet_balance(self, provider: str) -> Decimal:
+        """The balance every key's wallet with this provider starts with."""
+        value = self.setting(provider, None, "wallet_balance")
+        return Decimal(str(DEFAULT_WALLET_BALANCE if value is None else value)).quantize(
+            Decimal("0.01")
+        )
 
     def key_table(self) -> dict[str, list[str]]:
         """Accepted keys per provider id ("*" for all), for the KeyPolicy."""
@@ -106,11 +120,12 @@ class Config:
                 for name, model in section.get("models", {}).items()
             ]
             for where, scope in scopes:
-                if "job_duration" in scope:
-                    try:
-                        Duration.parse(scope["job_duration"])
-                    except ValueError as exc:
-                        raise ConfigError(f"providers.{where}.job_duration: {exc}") from None
+                for key in DURATION_KEYS:
+                    if key in scope:
+                        try:
+                            Duration.parse(scope[key])
+                        except ValueError as exc:
+                            raise ConfigError(f"providers.{where}.{key}: {exc}") from None
 
 
 @cache

@@ -11,7 +11,7 @@ from tests.conftest import AUTH, EPOCH
 def test_health_reports_version_providers_seed_and_clock(client: TestClient) -> None:
     health = client.get("/_emulator/health").json()
     assert health["status"] == "ok"
-    assert health["providers"] == ["vibedream", "vertex"]
+    assert health["providers"] == ["vibedream", "vertex", "3daistudio"]
     assert health["seed"] == 1234
     assert health["clock"]["mode"] == "virtual"
     assert health["store"] == {"jobs": 0, "assets": 0}

@@ -1,10 +1,11 @@
 """The registry of emulated providers: adding one is a module and one line here."""
 
+from emulator.providers.aistudio3d import PROVIDER as AISTUDIO3D
 from emulator.providers.base import ErrorShape, Provider
 from emulator.providers.vertex import PROVIDER as VERTEX
 from emulator.providers.vibedream import PROVIDER as VIBEDREAM
 
-PROVIDERS: tuple[Provider, ...] = (VIBEDREAM, VERTEX)
+PROVIDERS: tuple[Provider, ...] = (VIBEDREAM, VERTEX, AISTUDIO3D)
 
 
 def provider_for_path(path: str) -> Provider | None:

@@ -1,0 +1,277 @@
+"""3D AI Studio's wire format (seed 002): submit a generate or edit task, poll its status, read
+the wallet. Translation only: credits, rate limits, jobs and assets are the core's."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+
+import contracts
+from emulator.core.assets import Asset, new_asset_id
+from emulator.core.auth import fingerprint
+from emulator.core.clock import iso8601
+from emulator.core.datauri import InvalidDataUri, parse_data_uri
+from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.http import JSONResponse, bearer_token, public_base_url, read_json
+from emulator.core.images import ImageSpec, InvalidImage, probe_declared
+from emulator.core.jobs import Job, JobStatus
+from emulator.core.moderation import Stage
+from emulator.core.randomness import Duration
+from emulator.core.rate_limits import RateLimit
+from emulator.core.runtime import Runtime, runtime
+from emulator.core.validation import check
+from emulator.providers.aistudio3d.catalog import Model
+
+PROVIDER_ID = "3daistudio"
+INPUT_FORMATS = ("png", "jpeg", "webp", "gif")
+THUMBNAIL_SIDE = 256
+# Defaults of the settings a config may override (README: configuration).
+DEFAULTS: dict[str, Any] = {
+    "asset_ttl": 24 * 3600,  # "Results expire after 24 hours."
+    "queue_duration": [1, 5],
+}
+MODERATION_FAILURE = "Content moderation: the request was flagged. Credits have been refunded."
+WIRE_STATUS = {
+    JobStatus.QUEUED: "PENDING",
+    JobStatus.RUNNING: "IN_PROGRESS",
+    JobStatus.SUCCEEDED: "FINISHED",
+    JobStatus.FAILED: "FAILED",
+}
+
+
+def setting(rt: Runtime, model_id: str | None, key: str) -> Any:
+    value = rt.config.setting(PROVIDER_ID, model_id, key)
+    return DEFAULTS.get(key) if value is None else value
+
+
+def authenticate(request: Request, rt: Runtime) -> str:
+    key = bearer_token(request)
+    if not rt.keys.accepts(PROVIDER_ID, key):
+        problem = "is missing" if key is None else "is not valid"
+        raise ApiError(
+            ErrorKind.UNAUTHENTICATED,
+            f"API key {problem}. Send it as 'Authorization: Bearer <key>'.",
+        )
+    return fingerprint(key)
+
+
+def submit_endpoint(model: Model, schema: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The route handler for one model's generate or edit operation."""
+
+    async def submit_task(request: Request) -> JSONResponse:
+        return await submit(request, model, schema)
+
+    return submit_task
+
+
+async def submit(request: Request, model: Model, schema: str) -> JSONResponse:
+    rt = runtime(request)
+    owner = authenticate(request, rt)
+    rt.faults.raise_if_due(PROVIDER_ID, request)
+    now = rt.clock.now()
+    limit = RateLimit.from_setting(rt.config.setting(PROVIDER_ID, None, "rate_limit"))
+    rt.rate_limiter.take(PROVIDER_ID, owner, limit, now)
+    body = await read_json(request, rt.config.max_body_bytes)
+    check(PROVIDER_ID, schema, body)
+    params = {**contracts.defaults(PROVIDER_ID, schema), **body}
+    sources = await decode_sources(params.get("images", []))
+    ratio = params["aspect_ratio"]
+    if ratio == "auto":  # the first input image's nearest ratio for edits, 1:1 for generation
+        ratio = model.nearest_ratio(*sources[0][1]) if sources and sources[0][1][0] else "1:1"
+    count = params["num_images"]
+    cost = model.credits[params["resolution"]] * count
+
+    verdict = rt.moderator.judge(params["prompt"])
+    queue = rt.config.duration(PROVIDER_ID, model.id, "queue_duration") or Duration.parse(
+        DEFAULTS["queue_duration"]
+    )
+    per_image = rt.config.job_duration(PROVIDER_ID, model.id) or model.seconds_per_image
+    refused_outright = verdict is not None and verdict.stage is Stage.PROMPT
+    job = Job(
+        id=rt.rng.uuid4(),
+        provider=PROVIDER_ID,
+        model=model.id,
+        owner=owner,
+        created_at=now,
+        queue_seconds=0.0 if refused_outright else queue.draw(rt.rng),
+        run_seconds=0.0 if refused_outright else sum(per_image.draw(rt.rng) for _ in range(count)),
+        params={"thumbnails": []},
+        failure=MODERATION_FAILURE if verdict else None,
+    )
+    # Refused with 402 before anything is queued; a task that will fail refunds when it fails.
+    rt.wallets.charge(
+        PROVIDER_ID,
+        owner,
+        cost,
+        default=rt.config.wallet_balance(PROVIDER_ID),
+        now=now,
+        refund_at=job.finishes_at if job.failure else None,
+    )
+    # What the pictures need, without megabytes of base64 kept until the first download.
+    shown = {key: value for key, value in params.items() if key != "images"}
+    shown["image_count"] = len(sources)
+    shown["image_digests"] = [hashlib.sha256(data).hexdigest()[:16] for data, _ in sources]
+    add_outputs(rt, model, job, shown, ratio, sources[0][0] if sources else None)
+    rt.store.put_job(job)
+    return JSONResponse({"task_id": job.id, "created_at": iso8601(now, "seconds")})
+
+
+def add_outputs(
+    rt: Runtime,
+    model: Model,
+    job: Job,
+    params: Mapping[str, Any],
+    ratio: str,
+    source: bytes | None,
+) -> None:
+    """One full image and one thumbnail per requested image, described now, rendered lazily."""
+    ttl = setting(rt, model.id, "asset_ttl")
+    fmt = params["output_format"]
+    width, height = model.dimensions(ratio, params["resolution"])
+    base_seed = request_hash(params)
+    for index in range(params["num_images"]):
+        full = Asset(
+            id=new_asset_id(),
+            filename=f"img_{index + 1:03d}.{fmt}",
+            make_spec=partial(
+                image_spec, model, params, width, height, ratio, source, base_seed + index
+            ),
+            available_at=job.finishes_at,
+            expires_at=job.finishes_at + ttl if ttl else None,
+        )
+        thumbnail = Asset(
+            id=new_asset_id(),
+            filename=f"img_{index + 1:03d}_thumbnail.{fmt}",
+            make_spec=partial(lambda asset: asset.spec.scaled(THUMBNAIL_SIDE), full),
+            available_at=full.available_at,
+            expires_at=full.expires_at,
+        )
+        rt.store.put_asset(full)
+        rt.store.put_asset(thumbnail)
+        job.outputs.append(full.id)
+        job.params["thumbnails"].append(thumbnail.id)
+
+
+async def get_status(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    owner = authenticate(request, rt)
+    rt.faults.raise_if_due(PROVIDER_ID, request)
+    task_id = request.path_params["task_id"]
+    now = rt.clock.now()
+    job = rt.store.get_job(task_id)
+    ttl = setting(rt, job.model if job else None, "asset_ttl")
+    if (
+        job is None
+        or job.provider != PROVIDER_ID
+        or job.owner != owner
+        or (ttl and now >= job.finishes_at + ttl)  # "Results expire after 24 hours."
+    ):
+        raise ApiError(ErrorKind.NOT_FOUND, f"Generation request '{task_id}' not found.")
+    state = job.state_at(now)
+    body: dict[str, Any] = {
+        "status": WIRE_STATUS[state.status],
+        "progress": int(state.progress),
+        "results": [],
+    }
+    if state.status is JobStatus.SUCCEEDED:
+        base = public_base_url(request)
+        body["results"] = [
+            result(rt, base, full_id, thumbnail_id)
+            for full_id, thumbnail_id in zip(job.outputs, job.params["thumbnails"], strict=True)
+        ]
+    elif state.status is JobStatus.FAILED:
+        body["failure_reason"] = job.failure
+    return JSONResponse(body)
+
+
+def result(rt: Runtime, base_url: str, full_id: str, thumbnail_id: str) -> dict[str, str]:
+    full_url = rt.store.get_asset(full_id).url(base_url)
+    return {
+        "asset_url": full_url,
+        "asset": full_url,
+        "asset_type": "IMAGE",
+        "thumbnail": rt.store.get_asset(thumbnail_id).url(base_url),
+    }
+
+
+async def get_wallet(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    owner = authenticate(request, rt)
+    rt.faults.raise_if_due(PROVIDER_ID, request)
+    balance = rt.wallets.balance(
+        PROVIDER_ID, owner, rt.config.wallet_balance(PROVIDER_ID), rt.clock.now()
+    )
+    return JSONResponse({"balance": str(balance)})
+
+
+async def decode_sources(references: list[str]) -> list[tuple[bytes, tuple[int, int]]]:
+    """(bytes, (width, height)) per input image; CPU work, so off the event loop."""
+    if not references:
+        return []
+    return await anyio.to_thread.run_sync(_decode_all, references)
+
+
+def _decode_all(references: list[str]) -> list[tuple[bytes, tuple[int, int]]]:
+    decoded = []
+    for index, reference in enumerate(references):
+        field = f"images[{index}]"
+        try:
+            mime, data = parse_data_uri(reference)
+            info = probe_declared(mime, data, INPUT_FORMATS)
+        except (InvalidDataUri, InvalidImage) as exc:
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST, f"{field}: data URI {exc}.", field=field
+            ) from None
+        decoded.append((data, (info.width, info.height)))
+    return decoded
+
+
+def request_hash(params: Mapping[str, Any]) -> int:
+    """The pictures' seed: the same request gives the same images."""
+    canonical = json.dumps(params, sort_keys=True)
+    return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)
+
+
+def image_spec(
+    model: Model,
+    params: Mapping[str, Any],
+    width: int,
+    height: int,
+    ratio: str,
+    source: bytes | None,
+    seed: int,
+) -> ImageSpec:
+    fmt = params["output_format"]
+    caption = [
+        params["prompt"],
+        f"{model.name} ({PROVIDER_ID})",
+        f"{width}x{height} {fmt} ({ratio}, {params['resolution']})",
+        f"seed {seed}",
+    ]
+    if params["image_count"]:
+        caption.append(f"edit of {params['image_count']} image(s)")
+    metadata = (
+        ("provider", PROVIDER_ID),
+        ("model", model.id),
+        ("prompt", params["prompt"]),
+        ("size", f"{width}x{height}"),
+        ("format", fmt),
+        ("aspect_ratio", ratio),
+        ("resolution", params["resolution"]),
+        ("seed", str(seed)),
+    )
+    return ImageSpec(
+        width=width,
+        height=height,
+        format=fmt,
+        seed=seed,
+        caption=tuple(caption),
+        metadata=metadata,
+        source=source,
+    )

@@ -1,0 +1,40 @@
+"""3D AI Studio's routing table. The documented paths end in a slash; the same paths without
+it are served too, answering exactly as the documented ones (no redirect: a redirected POST
+loses its body in many clients)."""
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from emulator.providers.aistudio3d import responses
+from emulator.providers.aistudio3d.catalog import models
+
+PATH_PREFIXES = ("/v1/images/", "/v1/generation-request/", "/account/user/wallet", "/user/wallet")
+
+
+def with_and_without_slash(
+    path: str, endpoint: Callable[[Request], Awaitable[Response]], methods: list[str]
+) -> list[Route]:
+    return [
+        Route(path, endpoint, methods=methods),
+        Route(path.rstrip("/"), endpoint, methods=methods),
+    ]
+
+
+routes = [
+    route
+    for model in models().values()
+    for operation, schema in (("generate", "request.generate"), ("edit", "request.edit"))
+    for route in with_and_without_slash(
+        f"/v1/images/{model.path}/{operation}/",
+        responses.submit_endpoint(model, schema),
+        ["POST"],
+    )
+]
+routes += with_and_without_slash(
+    "/v1/generation-request/{task_id}/status/", responses.get_status, ["GET"]
+)
+for wallet_path in ("/account/user/wallet/", "/user/wallet/"):
+    routes += with_and_without_slash(wallet_path, responses.get_wallet, ["GET"])
