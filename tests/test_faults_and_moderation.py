@@ -137,3 +137,36 @@ def test_a_withheld_output_fails_when_the_job_would_finish(client: TestClient) -
         None,
     )
     assert polled["completedAt"] is not None
+
+
+def test_a_job_failed_fault_accepts_the_request_and_fails_its_job(client: TestClient) -> None:
+    submitted = submit(client, **{"X-Emulator-Fault": "job_failed"})
+    assert submitted.status_code == 200
+    client.post("/_emulator/clock/advance", json={"seconds": 60})
+    polled = poll(client, submitted.json()["id"])
+    assert (polled["status"], polled["error"]) == (
+        "failed",
+        "The generation failed (injected fault).",
+    )
+
+
+def test_a_queued_job_failure_waits_for_a_request_that_starts_a_job(client: TestClient) -> None:
+    done = submit(client).json()["id"]
+    client.post(FAULTS, json={"provider": "vibedream", "error": "job_failed"})
+    assert poll(client, done)["status"] == "processing"  # a poll does not use it up
+    assert client.get(FAULTS).json() == {"pending": {"vibedream": ["job_failed"]}}
+    failing = submit(client).json()["id"]
+    assert client.get(FAULTS).json() == {"pending": {}}
+    client.post("/_emulator/clock/advance", json={"seconds": 60})
+    assert poll(client, failing)["status"] == "failed"
+    assert poll(client, done)["status"] == "completed"
+
+
+def test_a_job_failure_on_a_synchronous_api_is_a_server_error(client: TestClient) -> None:
+    response = client.post(
+        "/v1beta/models/gemini-3-pro-image:generateContent",
+        json={"contents": [{"parts": [{"text": "a lighthouse"}]}]},
+        headers={"x-goog-api-key": "k", "X-Emulator-Fault": "job_failed"},
+    )
+    assert response.status_code == 500
+    assert response.json()["error"]["status"] == "INTERNAL"

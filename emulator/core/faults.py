@@ -26,15 +26,19 @@ MESSAGES: dict[ErrorKind, str] = {
     ErrorKind.UNAUTHENTICATED: "The API key is not valid.",
     ErrorKind.PERMISSION_DENIED: "The API key may not use this resource.",
 }
-INJECTABLE = tuple(MESSAGES)
+# Not an HTTP error: the request is accepted and its job ends FAILED (async providers).
+JOB_FAILED = "job_failed"
+JOB_FAILURE_REASON = "The generation failed (injected fault)."
+INJECTABLE = (*MESSAGES, JOB_FAILED)
 
 
 @dataclass(frozen=True)
 class Fault:
-    kind: ErrorKind
+    kind: ErrorKind | str  # an ErrorKind, or JOB_FAILED
     retry_after: int = DEFAULT_RETRY_AFTER  # seconds, sent as Retry-After on a 429 or 503
 
     def error(self) -> ApiError:
+        assert isinstance(self.kind, ErrorKind), "job_failed is not an HTTP error"
         headers = {}
         if self.kind in (ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE):
             headers["Retry-After"] = str(self.retry_after)
@@ -44,11 +48,13 @@ class Fault:
     def parse(cls, value: str) -> Fault:
         """`rate_limited` or `rate_limited; retry-after=5`; ValueError with a readable reason."""
         name, _, options = value.partition(";")
-        try:
-            kind = ErrorKind(name.strip().lower())
-        except ValueError:
-            kind = None
-        if kind not in INJECTABLE:
+        kind: ErrorKind | str | None = name.strip().lower()
+        if kind != JOB_FAILED:
+            try:
+                kind = ErrorKind(kind)
+            except ValueError:
+                kind = None
+        if kind is None or kind not in INJECTABLE:
             raise ValueError(f"unknown fault {name.strip()!r}; one of: {', '.join(INJECTABLE)}")
         retry_after = DEFAULT_RETRY_AFTER
         key, _, number = options.partition("=")
@@ -70,7 +76,7 @@ class FaultQueue:
 
     def pending(self) -> dict[str, list[str]]:
         return {
-            provider: [f.kind.value for f in queue]
+            provider: [str(f.kind) for f in queue]
             for provider, queue in self._queues.items()
             if queue
         }
@@ -78,15 +84,24 @@ class FaultQueue:
     def clear(self) -> None:
         self._queues.clear()
 
-    def raise_if_due(self, provider: str, request: Request) -> None:
-        """Raise the fault this request should get: its header's, else the next queued one."""
+    def raise_if_due(self, provider: str, request: Request, *, starts_job: bool = False) -> bool:
+        """Raise the HTTP fault this request should get: its header's, else the next queued
+        one. Returns True when the job this request starts must fail instead (job_failed);
+        requests that start no job leave a queued job_failed for the next one that does."""
         header = request.headers.get(FAULT_HEADER)
         if header:
             try:
                 fault = Fault.parse(header)
             except ValueError as exc:
                 raise ApiError(ErrorKind.INVALID_REQUEST, f"{FAULT_HEADER}: {exc}.") from None
+            if fault.kind == JOB_FAILED:
+                return starts_job
             raise fault.error()
         queue = self._queues.get(provider)
-        if queue:
-            raise queue.popleft().error()
+        if not queue:
+            return False
+        if queue[0].kind == JOB_FAILED:
+            if starts_job:
+                queue.popleft()
+            return starts_job
+        raise queue.popleft().error()

@@ -18,6 +18,7 @@ from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.datauri import InvalidDataUri, parse_data_uri
 from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.faults import JOB_FAILURE_REASON
 from emulator.core.http import JSONResponse, bearer_token, public_base_url, read_json
 from emulator.core.images import ImageSpec, InvalidImage, probe_declared
 from emulator.core.jobs import Job, JobStatus
@@ -73,7 +74,7 @@ def submit_endpoint(model: Model, schema: str) -> Callable[[Request], Awaitable[
 async def submit(request: Request, model: Model, schema: str) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
-    rt.faults.raise_if_due(PROVIDER_ID, request)
+    job_fails = rt.faults.raise_if_due(PROVIDER_ID, request, starts_job=True)
     now = rt.clock.now()
     limit = RateLimit.from_setting(rt.config.setting(PROVIDER_ID, None, "rate_limit"))
     rt.rate_limiter.take(PROVIDER_ID, owner, limit, now)
@@ -102,7 +103,7 @@ async def submit(request: Request, model: Model, schema: str) -> JSONResponse:
         queue_seconds=0.0 if refused_outright else queue.draw(rt.rng),
         run_seconds=0.0 if refused_outright else sum(per_image.draw(rt.rng) for _ in range(count)),
         params={"thumbnails": []},
-        failure=MODERATION_FAILURE if verdict else None,
+        failure=MODERATION_FAILURE if verdict else (JOB_FAILURE_REASON if job_fails else None),
     )
     # Refused with 402 before anything is queued; a task that will fail refunds when it fails.
     rt.wallets.charge(

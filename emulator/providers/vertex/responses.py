@@ -16,6 +16,7 @@ from starlette.requests import Request
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.faults import JOB_FAILURE_REASON
 from emulator.core.http import JSONResponse, read_json
 from emulator.core.images import MIME_TYPES, ImageSpec
 from emulator.core.moderation import Category, Stage, Verdict
@@ -76,7 +77,9 @@ def endpoint(surface: Surface) -> Callable[[Request], Awaitable[JSONResponse]]:
 async def generate_content(request: Request, surface: Surface) -> JSONResponse:
     rt = runtime(request)
     authenticate(request, rt, surface)
-    rt.faults.raise_if_due(PROVIDER_ID, request)
+    if rt.faults.raise_if_due(PROVIDER_ID, request, starts_job=True):
+        # A synchronous API has no failed job to show: the call itself fails.
+        raise ApiError(ErrorKind.INTERNAL, JOB_FAILURE_REASON)
     model_id = request.path_params["model"]
     model = models().get(model_id)
     if model is None:

@@ -20,6 +20,7 @@ from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.datauri import InvalidDataUri, decode_image_uri, is_data_uri
 from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.faults import JOB_FAILURE_REASON
 from emulator.core.http import JSONResponse, bearer_token, public_base_url, read_json
 from emulator.core.images import ImageSpec, InvalidImage
 from emulator.core.jobs import Job, JobStatus
@@ -55,7 +56,7 @@ def authenticate(request: Request, rt: Runtime) -> str:
 async def submit(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
-    rt.faults.raise_if_due(PROVIDER_ID, request)
+    job_fails = rt.faults.raise_if_due(PROVIDER_ID, request, starts_job=True)
     model = models().get(request.path_params["model"])
     if model is None:
         known = ", ".join(sorted(models()))
@@ -87,7 +88,7 @@ async def submit(request: Request) -> JSONResponse:
         run_seconds=0.0 if verdict and verdict.stage is Stage.PROMPT else duration.draw(rt.rng),
         # Shortened: a job must not keep megabytes of base64 input alive.
         params=documented,
-        failure=MODERATION_FAILURE if verdict else None,
+        failure=MODERATION_FAILURE if verdict else (JOB_FAILURE_REASON if job_fails else None),
     )
     seed = chosen_seed(model, documented, rt)
     fmt = params["output_format"]
