@@ -6,6 +6,11 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
+from starlette.requests import Request
+
+from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.http import bearer_token
+
 
 class KeyPolicy:
     """`keys` maps a provider id (or "*" for all) to its accepted keys.
@@ -33,3 +38,16 @@ class KeyPolicy:
 def fingerprint(key: str) -> str:
     """A short, stable, non-reversible name for a key: safe to store, show and log."""
     return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def authenticate_bearer(request: Request, keys: KeyPolicy, provider: str) -> str:
+    """The fingerprint of the request's `Authorization: Bearer` key, or a 401 ApiError when it
+    is missing or not accepted for the provider."""
+    key = bearer_token(request)
+    if not keys.accepts(provider, key):
+        problem = "is missing" if key is None else "is not valid"
+        raise ApiError(
+            ErrorKind.UNAUTHENTICATED,
+            f"API key {problem}. Send it as 'Authorization: Bearer <key>'.",
+        )
+    return fingerprint(key)

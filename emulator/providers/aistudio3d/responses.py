@@ -14,12 +14,12 @@ from starlette.requests import Request
 
 import contracts
 from emulator.core.assets import Asset, new_asset_id
-from emulator.core.auth import fingerprint
+from emulator.core.auth import authenticate_bearer
 from emulator.core.clock import iso8601
 from emulator.core.datauri import InvalidDataUri, parse_data_uri
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import JOB_FAILURE_REASON
-from emulator.core.http import JSONResponse, bearer_token, public_base_url, read_json
+from emulator.core.http import JSONResponse, public_base_url, read_json
 from emulator.core.images import ImageSpec, InvalidImage, probe_declared
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
@@ -52,14 +52,8 @@ def setting(rt: Runtime, model_id: str | None, key: str) -> Any:
 
 
 def authenticate(request: Request, rt: Runtime) -> str:
-    key = bearer_token(request)
-    if not rt.keys.accepts(PROVIDER_ID, key):
-        problem = "is missing" if key is None else "is not valid"
-        raise ApiError(
-            ErrorKind.UNAUTHENTICATED,
-            f"API key {problem}. Send it as 'Authorization: Bearer <key>'.",
-        )
-    return fingerprint(key)
+    """The caller's key fingerprint; jobs are private to the key that made them."""
+    return authenticate_bearer(request, rt.keys, PROVIDER_ID)
 
 
 def submit_endpoint(model: Model, schema: str) -> Callable[[Request], Awaitable[JSONResponse]]:
