@@ -106,3 +106,83 @@ def test_vertex_gateway_curl_example_succeeds_with_a_real_image(
     assert (picture.format, picture.size) == ("PNG", (1200, 896))
     details = answer["usageMetadata"]["promptTokensDetails"]
     assert {d["modality"]: d["tokenCount"] for d in details}["IMAGE"] == 560
+
+
+THREEDAI_HOST = "https://api.3daistudio.com"
+# The edit example's image, "data:image/png;base64,iVBOR...", is the document's own shortening
+# of a real data URI (the first bytes of any PNG's base64, then "..."): it cannot decode, so the
+# emulator rightly refuses it. Like YOUR_API_KEY and YOUR_TASK_ID it is a placeholder, and the
+# one substitution in the command besides those is a real small PNG in its place.
+THREEDAI_IMAGE_PLACEHOLDER = "data:image/png;base64,iVBOR..."
+
+
+def run_3daistudio_example(
+    name: str, base_url: str, curl_home: Path, task_id: str = "", image: str = ""
+) -> str:
+    command = (CURL_DIR / name).read_text()
+    assert command.count(THREEDAI_HOST) == 1 and command.count("YOUR_API_KEY") == 1
+    command = command.replace(THREEDAI_HOST, base_url).replace("YOUR_API_KEY", "seed-example-key")
+    if task_id:
+        assert command.count("YOUR_TASK_ID") == 1
+        command = command.replace("YOUR_TASK_ID", task_id)
+    if image:
+        assert command.count(THREEDAI_IMAGE_PLACEHOLDER) == 1
+        command = command.replace(THREEDAI_IMAGE_PLACEHOLDER, image)
+    return run_curl(command, curl_home)
+
+
+def test_3daistudio_curl_examples_succeed_with_only_the_host_swapped(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    (tmp_path / ".curlrc").write_text("silent\nshow-error\nfail-with-body\n")
+    base_url = live_server.base_url
+
+    def poll(task_id: str) -> dict:
+        output = run_3daistudio_example("3daistudio.status.sh", base_url, tmp_path, task_id)
+        answer = json.loads(output)
+        contracts.validate("3daistudio", "status", answer)
+        return answer
+
+    generated = json.loads(run_3daistudio_example("3daistudio.generate.sh", base_url, tmp_path))
+    contracts.validate("3daistudio", "submit-response", generated)
+    png = encoded("PNG", size=(64, 48), color="skyblue")  # 4:3
+    image = "data:image/png;base64," + base64.b64encode(png).decode()
+    edited = json.loads(
+        run_3daistudio_example("3daistudio.edit.sh", base_url, tmp_path, image=image)
+    )
+    contracts.validate("3daistudio", "submit-response", edited)
+    for task in (generated, edited):
+        assert poll(task["task_id"]) == {"status": "PENDING", "progress": 0, "results": []}
+
+    # 40-90 s per image after at most 5 s queued: the generate example asks for 2 images.
+    httpx.post(f"{base_url}/_emulator/clock/advance", json={"seconds": 185})
+    wallet = httpx.get(
+        f"{base_url}/account/user/wallet/", headers={"Authorization": "Bearer seed-example-key"}
+    )
+    assert wallet.json() == {"balance": "850.00"}  # 2 x 50 (2K) + 50 (1K, the default)
+
+    # generate: 16:9 at 2K in PNG, two images; edit: the default auto follows the input's 4:3.
+    for task, count, size in ((generated, 2, (2752, 1536)), (edited, 1, (1200, 896))):
+        done = poll(task["task_id"])
+        assert (done["status"], done["progress"], len(done["results"])) == ("FINISHED", 100, count)
+        for result in done["results"]:
+            assert result["asset_url"].startswith(base_url + "/")
+            download = httpx.get(result["asset_url"])
+            assert download.headers["content-type"] == "image/png"
+            picture = Image.open(io.BytesIO(download.content))
+            assert (picture.format, picture.size) == ("PNG", size)
+            thumbnail = Image.open(io.BytesIO(httpx.get(result["thumbnail"]).content))
+            assert (thumbnail.format, max(thumbnail.size)) == ("PNG", 256)
+
+
+def test_3daistudio_edit_example_as_printed_is_refused_for_its_placeholder_image(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    # Why the edit example needs its image substituted: "iVBOR..." is not a PNG.
+    (tmp_path / ".curlrc").write_text('write-out = "\\n%{http_code}"\n')
+    output = run_3daistudio_example("3daistudio.edit.sh", live_server.base_url, tmp_path)
+    body, _, status = output.rpartition("\n")
+    assert status == "400", output
+    answer = json.loads(body)
+    contracts.validate("3daistudio", "error", answer)
+    assert (answer["error"]["code"], answer["error"]["field"]) == ("validation_failed", "images[0]")

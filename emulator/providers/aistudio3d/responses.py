@@ -56,16 +56,18 @@ def authenticate(request: Request, rt: Runtime) -> str:
     return authenticate_bearer(request, rt.keys, PROVIDER_ID)
 
 
-def submit_endpoint(model: Model, schema: str) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """The route handler for one model's generate or edit operation."""
+def submit_endpoint(
+    model: Model, schema: str, *, edit: bool
+) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The route handler for one model's generate (edit False) or edit operation."""
 
     async def submit_task(request: Request) -> JSONResponse:
-        return await submit(request, model, schema)
+        return await submit(request, model, schema, edit=edit)
 
     return submit_task
 
 
-async def submit(request: Request, model: Model, schema: str) -> JSONResponse:
+async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
     job_fails = rt.faults.raise_if_due(PROVIDER_ID, request, starts_job=True)
@@ -75,7 +77,8 @@ async def submit(request: Request, model: Model, schema: str) -> JSONResponse:
     body = await read_json(request, rt.config.max_body_bytes)
     check(PROVIDER_ID, schema, body)
     params = {**contracts.defaults(PROVIDER_ID, schema), **body}
-    sources = await decode_sources(params.get("images", []))
+    # Only an edit takes images; generate ignores an `images` field like any unknown field.
+    sources = await decode_sources(params["images"]) if edit else []
     ratio = params["aspect_ratio"]
     if ratio == "auto":  # the first input image's nearest ratio for edits, 1:1 for generation
         ratio = model.nearest_ratio(*sources[0][1]) if sources and sources[0][1][0] else "1:1"
@@ -109,7 +112,7 @@ async def submit(request: Request, model: Model, schema: str) -> JSONResponse:
         refund_at=job.finishes_at if job.failure else None,
     )
     # What the pictures need, without megabytes of base64 kept until the first download.
-    shown = {key: value for key, value in params.items() if key != "images"}
+    shown = {key: value for key, value in params.items() if key != "images"}  # may be unknown
     shown["image_count"] = len(sources)
     shown["image_digests"] = [hashlib.sha256(data).hexdigest()[:16] for data, _ in sources]
     add_outputs(rt, model, job, shown, ratio, sources[0][0] if sources else None)

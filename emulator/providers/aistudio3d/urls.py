@@ -11,6 +11,8 @@ from starlette.routing import Route
 from emulator.providers.aistudio3d import responses
 from emulator.providers.aistudio3d.catalog import models
 
+# (path segment, request contract, takes input images)
+OPERATIONS = (("generate", "request.generate", False), ("edit", "request.edit", True))
 PATH_PREFIXES = ("/v1/images/", "/v1/generation-request/", "/account/user/wallet", "/user/wallet")
 
 
@@ -26,10 +28,10 @@ def with_and_without_slash(
 routes = [
     route
     for model in models().values()
-    for operation, schema in (("generate", "request.generate"), ("edit", "request.edit"))
+    for operation, schema, edit in OPERATIONS
     for route in with_and_without_slash(
         f"/v1/images/{model.path}/{operation}/",
-        responses.submit_endpoint(model, schema),
+        responses.submit_endpoint(model, schema, edit=edit),
         ["POST"],
     )
 ]
