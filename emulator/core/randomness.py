@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import secrets
 from dataclasses import dataclass
@@ -35,6 +37,13 @@ class SeededRandom:
 
     def randint(self, low: int, high: int) -> int:
         return self._random.randint(low, high)
+
+
+def seed_from(value: object) -> int:
+    """A 32-bit seed from JSON-able request data: the same request gives the same picture,
+    whatever the run's seed."""
+    canonical = json.dumps(value, sort_keys=True)
+    return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)
 
 
 @dataclass(frozen=True)

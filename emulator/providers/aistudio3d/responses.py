@@ -4,7 +4,6 @@ the wallet. Translation only: credits, rate limits, jobs and assets are the core
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
@@ -23,7 +22,7 @@ from emulator.core.http import JSONResponse, public_base_url, read_json
 from emulator.core.images import ImageSpec, InvalidImage, probe_declared
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
-from emulator.core.randomness import Duration
+from emulator.core.randomness import Duration, seed_from
 from emulator.core.rate_limits import RateLimit
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
@@ -132,7 +131,7 @@ def add_outputs(
     ttl = setting(rt, model.id, "asset_ttl")
     fmt = params["output_format"]
     width, height = model.dimensions(ratio, params["resolution"])
-    base_seed = request_hash(params)
+    base_seed = seed_from(params)  # the images of one task differ by their index
     for index in range(params["num_images"]):
         full = Asset(
             id=new_asset_id(),
@@ -228,12 +227,6 @@ def _decode_all(references: list[str]) -> list[tuple[bytes, tuple[int, int]]]:
             ) from None
         decoded.append((data, (info.width, info.height)))
     return decoded
-
-
-def request_hash(params: Mapping[str, Any]) -> int:
-    """The pictures' seed: the same request gives the same images."""
-    canonical = json.dumps(params, sort_keys=True)
-    return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)
 
 
 def image_spec(

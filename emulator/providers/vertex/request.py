@@ -4,7 +4,6 @@ contract, then turned into what the core needs (prompt, input images, output siz
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ from emulator.core import sizes
 from emulator.core.datauri import InvalidDataUri, decode_base64
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.images import FORMAT_BY_MIME, ImageInfo, InvalidImage, probe_declared
+from emulator.core.randomness import seed_from
 from emulator.providers.vertex.catalog import Model
 
 MAX_INPUT_IMAGES = 14
@@ -68,6 +68,7 @@ class InputImage:
     field: str  # e.g. contents[0].parts[1].inlineData
     data: bytes
     info: ImageInfo  # width and height are 0 for HEIC/HEIF (recognised, not decoded)
+    digest: str  # sha256 hex of data: hashed once, in the decoding thread
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def decode_inline(field: str, blob: dict[str, Any]) -> InputImage:
         raise ApiError(
             ErrorKind.INVALID_REQUEST, f"{field}.data {exc}.", field=f"{field}.data"
         ) from None
-    return InputImage(field, data, info)
+    return InputImage(field, data, info, hashlib.sha256(data).hexdigest())
 
 
 def read_image_request(
@@ -180,7 +181,8 @@ def read_image_request(
     output_format = FORMAT_BY_MIME[output_mime]
     seed = config.get("seed")
     if seed is None:
-        seed = _request_hash(prompt, ratio, resolution, output_format, images)
+        digests = [image.digest for image in images]
+        seed = seed_from([prompt, ratio, resolution, output_format, digests])
     return ImageRequest(
         prompt=prompt.strip(),
         text="\n".join(text for _, text in texts),
@@ -212,11 +214,3 @@ def _ratio_of_first_image(model: Model, images: tuple[InputImage, ...]) -> str:
     if images and images[0].info.width and images[0].info.height:
         return sizes.nearest_ratio(model.size_table, images[0].info.width, images[0].info.height)
     return DEFAULT_RATIO
-
-
-def _request_hash(
-    prompt: str, ratio: str, resolution: str, output_format: str, images: tuple[InputImage, ...]
-) -> int:
-    digests = [hashlib.sha256(image.data).hexdigest() for image in images]
-    canonical = json.dumps([prompt, ratio, resolution, output_format, digests])
-    return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)

@@ -4,7 +4,6 @@ image inline, in the standard response shape (lowerCamelCase)."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import math
 import random
 from collections.abc import Awaitable, Callable
@@ -206,7 +205,7 @@ def image_spec(model: Model, asked: ImageRequest, width: int, height: int) -> Im
     ]
     if asked.images:
         caption.append(f"edit of {len(asked.images)} inline image(s)")
-    digests = ",".join(hashlib.sha256(image.data).hexdigest()[:16] for image in asked.images)
+    digests = ",".join(image.digest[:16] for image in asked.images)
     metadata = (
         ("provider", PROVIDER_ID),
         ("model", model.id),

@@ -25,6 +25,7 @@ from emulator.core.http import JSONResponse, public_base_url, read_json
 from emulator.core.images import ImageSpec, InvalidImage
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
+from emulator.core.randomness import seed_from
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
 from emulator.providers.vibedream.catalog import Model, models
@@ -173,19 +174,13 @@ def chosen_seed(model: Model, documented: Mapping[str, Any], rt: Runtime) -> int
     return rt.rng.randint(0, 2**31 - 1) if seed == -1 else int(seed)
 
 
-def parameters_hash(documented: Mapping[str, Any]) -> int:
-    """The picture's seed for models without one: the same request gives the same picture."""
-    canonical = json.dumps(documented, sort_keys=True)
-    return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)
-
-
 def image_spec(
     model: Model, params: Mapping[str, Any], source: bytes | None, seed: int | None
 ) -> ImageSpec:
     """`params` are the documented parameters (inline images shortened): all a picture needs,
     and small enough to keep until the first download. `seed` None: hash the parameters."""
     if seed is None:
-        seed = parameters_hash(params)
+        seed = seed_from(params)
     width, height = model.dimensions(params)
     fmt = params["output_format"]
     references = model.input_images(params)
