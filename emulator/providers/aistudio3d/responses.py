@@ -8,18 +8,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
-import anyio.to_thread
 from starlette.requests import Request
 
 import contracts
 from emulator.core.assets import Asset, new_asset_id
 from emulator.core.auth import authenticate_bearer
 from emulator.core.clock import iso8601
-from emulator.core.datauri import InvalidDataUri, parse_data_uri
+from emulator.core.datauri import decode_image_uris
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import JOB_FAILURE_REASON
 from emulator.core.http import JSONResponse, public_base_url, read_json
-from emulator.core.images import ImageSpec, InvalidImage, probe_declared
+from emulator.core.images import ImageSpec
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
 from emulator.core.randomness import Duration, seed_from
@@ -77,10 +76,12 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
     check(PROVIDER_ID, schema, body)
     params = {**contracts.defaults(PROVIDER_ID, schema), **body}
     # Only an edit takes images; generate ignores an `images` field like any unknown field.
-    sources = await decode_sources(params["images"]) if edit else []
+    fields = [(f"images[{i}]", uri) for i, uri in enumerate(params["images"])] if edit else []
+    sources = await decode_image_uris(fields, INPUT_FORMATS)
     ratio = params["aspect_ratio"]
     if ratio == "auto":  # the first input image's nearest ratio for edits, 1:1 for generation
-        ratio = model.nearest_ratio(*sources[0][1]) if sources and sources[0][1][0] else "1:1"
+        first = sources[0][1] if sources else None
+        ratio = model.nearest_ratio(first.width, first.height) if first and first.width else "1:1"
     count = params["num_images"]
     cost = model.credits[params["resolution"]] * count
 
@@ -205,28 +206,6 @@ async def get_wallet(request: Request) -> JSONResponse:
         PROVIDER_ID, owner, rt.config.wallet_balance(PROVIDER_ID), rt.clock.now()
     )
     return JSONResponse({"balance": str(balance)})
-
-
-async def decode_sources(references: list[str]) -> list[tuple[bytes, tuple[int, int]]]:
-    """(bytes, (width, height)) per input image; CPU work, so off the event loop."""
-    if not references:
-        return []
-    return await anyio.to_thread.run_sync(_decode_all, references)
-
-
-def _decode_all(references: list[str]) -> list[tuple[bytes, tuple[int, int]]]:
-    decoded = []
-    for index, reference in enumerate(references):
-        field = f"images[{index}]"
-        try:
-            mime, data = parse_data_uri(reference)
-            info = probe_declared(mime, data, INPUT_FORMATS)
-        except (InvalidDataUri, InvalidImage) as exc:
-            raise ApiError(
-                ErrorKind.INVALID_REQUEST, f"{field}: data URI {exc}.", field=field
-            ) from None
-        decoded.append((data, (info.width, info.height)))
-    return decoded
 
 
 def image_spec(

@@ -12,17 +12,16 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-import anyio.to_thread
 from starlette.requests import Request
 
 from emulator.core.assets import Asset, new_asset_id
 from emulator.core.auth import authenticate_bearer
 from emulator.core.clock import iso8601
-from emulator.core.datauri import InvalidDataUri, decode_image_uri, is_data_uri
+from emulator.core.datauri import decode_image_uris, is_data_uri
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import JOB_FAILURE_REASON
 from emulator.core.http import JSONResponse, public_base_url, read_json
-from emulator.core.images import ImageSpec, InvalidImage
+from emulator.core.images import ImageSpec
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
 from emulator.core.randomness import seed_from
@@ -61,10 +60,9 @@ async def submit(request: Request) -> JSONResponse:
     body = await read_json(request, rt.config.max_body_bytes)
     check(PROVIDER_ID, model.request_schema, body)
     params = {**model.defaults, **body}
-    sources: list[bytes] = []
-    if any(is_data_uri(reference) for reference in model.input_images(params)):
-        # Decoding and verifying up to 14 large images is CPU work: keep it off the event loop.
-        sources = await anyio.to_thread.run_sync(inline_images, model, params)
+    # URLs are taken as given (the emulator is offline); data: URIs must hold real images.
+    inline = [(f, ref) for f, ref in model.input_image_fields(params) if is_data_uri(ref)]
+    sources = [data for data, _ in await decode_image_uris(inline, INPUT_FORMATS)]
 
     documented = documented_params(model, params)
     now = rt.clock.now()
@@ -134,20 +132,6 @@ async def get_prediction(request: Request) -> JSONResponse:
             "completedAt": None if state.finished_at is None else iso8601(state.finished_at),
         }
     )
-
-
-def inline_images(model: Model, params: Mapping[str, Any]) -> list[bytes]:
-    """The decoded `data:` images among the inputs; URLs are never fetched (we are offline)."""
-    decoded = []
-    for field, reference in model.input_image_fields(params):
-        if is_data_uri(reference):
-            try:
-                decoded.append(decode_image_uri(reference, INPUT_FORMATS))
-            except (InvalidDataUri, InvalidImage) as exc:
-                raise ApiError(
-                    ErrorKind.INVALID_REQUEST, f"{field}: data URI {exc}.", field=field
-                ) from None
-    return decoded
 
 
 def documented_params(model: Model, params: Mapping[str, Any]) -> dict[str, Any]:
