@@ -173,6 +173,50 @@ class ImageSpec:
         return replace(self, width=width, height=height)
 
 
+def request_picture(
+    *,
+    provider: str,
+    model: str,
+    model_label: str,
+    prompt: str,
+    width: int,
+    height: int,
+    format: str,
+    seed: int,
+    size_detail: str = "",
+    edit_note: str | None = None,
+    extra_metadata: tuple[tuple[str, str], ...] = (),
+    source: bytes | None = None,
+    source_weight: float = 0.6,
+) -> ImageSpec:
+    """The picture of one generation request, the same for every provider: the caption shows
+    what was asked (prompt, model, size, seed, what it edits) and the metadata repeats it, then
+    the provider's own parameters."""
+    size = f"{width}x{height} {format}" + (f" ({size_detail})" if size_detail else "")
+    caption = [prompt or "(no prompt)", model_label, size, f"seed {seed}"]
+    if edit_note:
+        caption.append(edit_note)
+    metadata = (
+        ("provider", provider),
+        ("model", model),
+        ("prompt", prompt),
+        ("size", f"{width}x{height}"),
+        ("format", format),
+        ("seed", str(seed)),
+        *extra_metadata,
+    )
+    return ImageSpec(
+        width=width,
+        height=height,
+        format=format,
+        seed=seed,
+        caption=tuple(caption),
+        metadata=metadata,
+        source=source,
+        source_weight=source_weight,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Rendering
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from emulator.core.datauri import decode_image_uris
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import JOB_FAILURE_REASON
 from emulator.core.http import JSONResponse, public_base_url, read_json
-from emulator.core.images import ImageSpec
+from emulator.core.images import ImageSpec, request_picture
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
 from emulator.core.randomness import Duration, seed_from
@@ -217,31 +217,18 @@ def image_spec(
     source: bytes | None,
     seed: int,
 ) -> ImageSpec:
-    fmt = params["output_format"]
-    caption = [
-        params["prompt"],
-        f"{model.name} ({PROVIDER_ID})",
-        f"{width}x{height} {fmt} ({ratio}, {params['resolution']})",
-        f"seed {seed}",
-    ]
-    if params["image_count"]:
-        caption.append(f"edit of {params['image_count']} image(s)")
-    metadata = (
-        ("provider", PROVIDER_ID),
-        ("model", model.id),
-        ("prompt", params["prompt"]),
-        ("size", f"{width}x{height}"),
-        ("format", fmt),
-        ("aspect_ratio", ratio),
-        ("resolution", params["resolution"]),
-        ("seed", str(seed)),
-    )
-    return ImageSpec(
+    count = params["image_count"]
+    return request_picture(
+        provider=PROVIDER_ID,
+        model=model.id,
+        model_label=f"{model.name} ({PROVIDER_ID})",
+        prompt=params["prompt"],
         width=width,
         height=height,
-        format=fmt,
+        format=params["output_format"],
         seed=seed,
-        caption=tuple(caption),
-        metadata=metadata,
+        size_detail=f"{ratio}, {params['resolution']}",
+        edit_note=f"edit of {count} image(s)" if count else None,
+        extra_metadata=(("aspect_ratio", ratio), ("resolution", params["resolution"])),
         source=source,
     )

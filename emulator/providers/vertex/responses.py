@@ -17,7 +17,7 @@ from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import JOB_FAILURE_REASON
 from emulator.core.http import JSONResponse, read_json
-from emulator.core.images import MIME_TYPES, ImageSpec
+from emulator.core.images import MIME_TYPES, ImageSpec, request_picture
 from emulator.core.moderation import Category, Stage, Verdict
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
@@ -197,33 +197,23 @@ async def candidate_for(
 
 
 def image_spec(model: Model, asked: ImageRequest, width: int, height: int) -> ImageSpec:
-    caption = [
-        asked.prompt or "(no prompt)",
-        f"{model.name} ({model.id})",
-        f"{width}x{height} {asked.output_format} ({asked.ratio}, {asked.resolution})",
-        f"seed {asked.seed}",
-    ]
-    if asked.images:
-        caption.append(f"edit of {len(asked.images)} inline image(s)")
-    digests = ",".join(image.digest[:16] for image in asked.images)
-    metadata = (
-        ("provider", PROVIDER_ID),
-        ("model", model.id),
-        ("prompt", asked.prompt),
-        ("size", f"{width}x{height}"),
-        ("format", asked.output_format),
-        ("aspectRatio", asked.ratio),
-        ("imageSize", asked.resolution),
-        ("seed", str(asked.seed)),
-        ("inputImages", digests),
-    )
-    return ImageSpec(
+    count = len(asked.images)
+    return request_picture(
+        provider=PROVIDER_ID,
+        model=model.id,
+        model_label=f"{model.name} ({model.id})",
+        prompt=asked.prompt,
         width=width,
         height=height,
         format=asked.output_format,
         seed=asked.seed,
-        caption=tuple(caption),
-        metadata=metadata,
+        size_detail=f"{asked.ratio}, {asked.resolution}",
+        edit_note=f"edit of {count} inline image(s)" if count else None,
+        extra_metadata=(
+            ("aspectRatio", asked.ratio),
+            ("imageSize", asked.resolution),
+            ("inputImages", ",".join(image.digest[:16] for image in asked.images)),
+        ),
         source=asked.source,
     )
 

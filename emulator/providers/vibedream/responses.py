@@ -21,7 +21,7 @@ from emulator.core.datauri import decode_image_uris, is_data_uri
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import JOB_FAILURE_REASON
 from emulator.core.http import JSONResponse, public_base_url, read_json
-from emulator.core.images import ImageSpec
+from emulator.core.images import ImageSpec, request_picture
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
 from emulator.core.randomness import seed_from
@@ -166,40 +166,29 @@ def image_spec(
     if seed is None:
         seed = seed_from(params)
     width, height = model.dimensions(params)
-    fmt = params["output_format"]
     references = model.input_images(params)
-    caption = [
-        params["prompt"],
-        f"{model.name} ({model.id})",
-        f"{width}x{height} {fmt}",
-        f"seed {seed}",
-    ]
+    edit_note = None
     if references:
         names = ", ".join(
             "inline image" if is_data_uri(ref) else ref.rsplit("/", 1)[-1] for ref in references[:3]
         )
         more = f" +{len(references) - 3} more" if len(references) > 3 else ""
-        caption.append(f"edit of {names}{more}")
+        edit_note = f"edit of {names}{more}"
     source_weight = model.source_weight
     if model.strength_param:
         # strength is how much the reference is transformed: 1 keeps nothing of it.
         source_weight = 1.0 - float(params[model.strength_param])
-    metadata = (
-        ("provider", PROVIDER_ID),
-        ("model", model.id),
-        ("prompt", params["prompt"]),
-        ("size", f"{width}x{height}"),
-        ("format", fmt),
-        ("seed", str(seed)),
-        ("parameters", json.dumps(params, sort_keys=True)),
-    )
-    return ImageSpec(
+    return request_picture(
+        provider=PROVIDER_ID,
+        model=model.id,
+        model_label=f"{model.name} ({model.id})",
+        prompt=params["prompt"],
         width=width,
         height=height,
-        format=fmt,
+        format=params["output_format"],
         seed=seed,
-        caption=tuple(caption),
-        metadata=metadata,
+        edit_note=edit_note,
+        extra_metadata=(("parameters", json.dumps(params, sort_keys=True)),),
         source=source,
         source_weight=source_weight,
     )
