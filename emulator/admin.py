@@ -96,9 +96,7 @@ async def queue_fault(request: Request) -> JSONResponse:
     if not isinstance(body, dict):
         raise ApiError(ErrorKind.INVALID_REQUEST, "Send a JSON object.")
     provider = body.get("provider")
-    known = [p.id for p in PROVIDERS]
-    if provider not in known:
-        raise ApiError(ErrorKind.INVALID_REQUEST, f"provider must be one of {', '.join(known)}.")
+    check_provider(provider)
     count = body.get("count", 1)
     retry_after = body.get("retry_after", 1)
     for name, value in (("count", count), ("retry_after", retry_after)):
@@ -133,9 +131,7 @@ async def wallet(request: Request) -> JSONResponse:
     if not isinstance(body, dict):
         raise ApiError(ErrorKind.INVALID_REQUEST, "Send a JSON object.")
     provider, key = body.get("provider"), body.get("key")
-    known = [p.id for p in PROVIDERS]
-    if provider not in known:
-        raise ApiError(ErrorKind.INVALID_REQUEST, f"provider must be one of {', '.join(known)}.")
+    check_provider(provider)
     if not isinstance(key, str) or not key:
         raise ApiError(ErrorKind.INVALID_REQUEST, "key must be the API key, a non-empty string.")
     owner, now = fingerprint(key), rt.clock.now()
@@ -143,6 +139,12 @@ async def wallet(request: Request) -> JSONResponse:
         rt.wallets.set_balance(provider, owner, parse_amount(body["balance"]), now)
     balance = rt.wallets.balance(provider, owner, rt.config.wallet_balance(provider), now)
     return JSONResponse({"provider": provider, "key_fingerprint": owner, "balance": str(balance)})
+
+
+def check_provider(provider: object) -> None:
+    known = [p.id for p in PROVIDERS]
+    if provider not in known:
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"provider must be one of {', '.join(known)}.")
 
 
 def parse_amount(value: object) -> Decimal:

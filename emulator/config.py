@@ -19,6 +19,7 @@ from typing import Any
 import jsonschema
 
 from emulator.core.randomness import Duration
+from emulator.core.wallets import money
 
 # 14 input images of 7 MB each, base64-encoded (x4/3), plus room for the rest of the JSON.
 DEFAULT_MAX_BODY_BYTES = 140 * 2**20
@@ -101,9 +102,7 @@ class Config:
     def wallet_balance(self, provider: str) -> Decimal:
         """The balance every key's wallet with this provider starts with."""
         value = self.setting(provider, None, "wallet_balance")
-        return Decimal(str(DEFAULT_WALLET_BALANCE if value is None else value)).quantize(
-            Decimal("0.01")
-        )
+        return money(DEFAULT_WALLET_BALANCE if value is None else value)
 
     def key_table(self) -> dict[str, list[str]]:
         """Accepted keys per provider id ("*" for all), for the KeyPolicy."""

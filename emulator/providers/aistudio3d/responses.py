@@ -31,10 +31,8 @@ PROVIDER_ID = "3daistudio"
 INPUT_FORMATS = ("png", "jpeg", "webp", "gif")
 THUMBNAIL_SIDE = 256
 # Defaults of the settings a config may override (README: configuration).
-DEFAULTS: dict[str, Any] = {
-    "asset_ttl": 24 * 3600,  # "Results expire after 24 hours."
-    "queue_duration": [1, 5],
-}
+DEFAULT_ASSET_TTL = 24 * 3600  # "Results expire after 24 hours."
+DEFAULT_QUEUE = Duration(1.0, 5.0)
 MODERATION_FAILURE = "Content moderation: the request was flagged. Credits have been refunded."
 WIRE_STATUS = {
     JobStatus.QUEUED: "PENDING",
@@ -44,9 +42,9 @@ WIRE_STATUS = {
 }
 
 
-def setting(rt: Runtime, model_id: str | None, key: str) -> Any:
-    value = rt.config.setting(PROVIDER_ID, model_id, key)
-    return DEFAULTS.get(key) if value is None else value
+def asset_ttl(rt: Runtime, model_id: str | None) -> float:
+    value = rt.config.setting(PROVIDER_ID, model_id, "asset_ttl")
+    return DEFAULT_ASSET_TTL if value is None else value
 
 
 def authenticate(request: Request, rt: Runtime) -> str:
@@ -86,9 +84,7 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
     cost = model.credits[params["resolution"]] * count
 
     verdict = rt.moderator.judge(params["prompt"])
-    queue = rt.config.duration(PROVIDER_ID, model.id, "queue_duration") or Duration.parse(
-        DEFAULTS["queue_duration"]
-    )
+    queue = rt.config.duration(PROVIDER_ID, model.id, "queue_duration") or DEFAULT_QUEUE
     per_image = rt.config.job_duration(PROVIDER_ID, model.id) or model.seconds_per_image
     refused_outright = verdict is not None and verdict.stage is Stage.PROMPT
     job = Job(
@@ -129,7 +125,7 @@ def add_outputs(
     source: bytes | None,
 ) -> None:
     """One full image and one thumbnail per requested image, described now, rendered lazily."""
-    ttl = setting(rt, model.id, "asset_ttl")
+    ttl = asset_ttl(rt, model.id)
     fmt = params["output_format"]
     width, height = model.dimensions(ratio, params["resolution"])
     base_seed = seed_from(params)  # the images of one task differ by their index
@@ -163,7 +159,7 @@ async def get_status(request: Request) -> JSONResponse:
     task_id = request.path_params["task_id"]
     now = rt.clock.now()
     job = rt.store.get_job(task_id)
-    ttl = setting(rt, job.model if job else None, "asset_ttl")
+    ttl = asset_ttl(rt, job.model if job else None)
     if (
         job is None
         or job.provider != PROVIDER_ID
