@@ -1,20 +1,30 @@
-"""The admin API under /_emulator/: health, clock, reset, faults, wallets. Provider-neutral."""
+"""The admin API under /_emulator/: health, config, clock, reset, scenarios (and faults, their
+short form), wallets, the request journal. Provider-neutral; JSON in and out.
+
+When the config has an admin token, every admin request must carry it, as
+`Authorization: Bearer <token>` or `X-Emulator-Admin-Token: <token>`.
+"""
 
 from __future__ import annotations
 
+import hmac
 import math
 from decimal import Decimal, InvalidOperation
 from importlib.metadata import PackageNotFoundError, version
 
 from starlette.requests import Request
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from emulator.config import Config, ConfigError
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
-from emulator.core.faults import INJECTABLE, Fault
+from emulator.core.faults import NAMES, Fault
 from emulator.core.http import JSONResponse, read_json
+from emulator.core.journal import FILTERS
 from emulator.core.runtime import Runtime, runtime
+from emulator.core.scenarios import ScenarioError, parse_scenario
 from emulator.core.wallets import money
 from emulator.providers import PROVIDERS
 
@@ -84,13 +94,76 @@ async def reset(request: Request) -> JSONResponse:
     return JSONResponse({"status": "reset", "clock": clock_view(rt)})
 
 
+async def get_config(request: Request) -> JSONResponse:
+    return JSONResponse(config_view(runtime(request).config))
+
+
+async def replace_config(request: Request) -> JSONResponse:
+    """The body is a whole config, in the file's shape (JSON instead of TOML)."""
+    rt = runtime(request)
+    body = await read_json(request, MAX_ADMIN_BODY)
+    if not isinstance(body, dict):
+        raise ApiError(ErrorKind.INVALID_REQUEST, "Send the config as a JSON object.")
+    try:
+        config = Config.from_mapping(body)
+        for index, raw in enumerate(config.scenarios):
+            parse_scenario(raw, f"scenarios[{index}]", rt.provider_ids)
+    except (ConfigError, ScenarioError) as exc:
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"config: {exc}") from None
+    config.admin_token = rt.config.admin_token  # the token is the CLI's, not the API's
+    rt.apply_config(config)
+    return JSONResponse(config_view(rt.config))
+
+
+def config_view(config: Config) -> dict[str, object]:
+    return {"config": config.to_mapping()}
+
+
+async def get_scenarios(request: Request) -> JSONResponse:
+    return JSONResponse({"scenarios": runtime(request).scenarios.list()})
+
+
+async def add_scenarios(request: Request) -> JSONResponse:
+    """One scenario object, or a list of them (core/scenarios.py has the format)."""
+    rt = runtime(request)
+    body = await read_json(request, MAX_ADMIN_BODY)
+    entries = body if isinstance(body, list) else [body]
+    try:
+        added = [rt.scenarios.parse_and_add(raw, rt.provider_ids).view() for raw in entries]
+    except ScenarioError as exc:
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"scenario: {exc}") from None
+    return JSONResponse({"added": added, "scenarios": rt.scenarios.list()})
+
+
+async def clear_scenarios(request: Request) -> JSONResponse:
+    """All of them, or only `?id=s3`."""
+    rt = runtime(request)
+    scenario_id = request.query_params.get("id")
+    if scenario_id is None:
+        rt.scenarios.clear()
+    elif not rt.scenarios.remove(scenario_id):
+        raise ApiError(ErrorKind.NOT_FOUND, f"No scenario with id {scenario_id!r}.")
+    return JSONResponse({"scenarios": rt.scenarios.list()})
+
+
 async def get_faults(request: Request) -> JSONResponse:
-    return JSONResponse({"pending": runtime(request).faults.pending()})
+    return JSONResponse({"pending": pending_faults(runtime(request))})
+
+
+def pending_faults(rt: Runtime) -> dict[str, list[str]]:
+    """Faults still to come from scenarios that match a whole provider: the queue view."""
+    pending: dict[str, list[str]] = {}
+    for scenario in rt.scenarios.list():
+        match = scenario["match"]
+        if match["provider"] and not any(match[k] for k in ("route", "model", "key_fingerprint")):
+            names = [step["fault"] for step in scenario["remaining"] if "fault" in step]
+            pending.setdefault(match["provider"], []).extend(names)
+    return {provider: names for provider, names in pending.items() if names}
 
 
 async def queue_fault(request: Request) -> JSONResponse:
-    """{"provider": "vertex", "error": "rate_limited", "count": 1, "retry_after": 1}: the
-    provider's next `count` requests fail with that error, in the provider's own shape."""
+    """{"provider": "vertex", "error": "429", "count": 1, "retry_after": 1}: the provider's
+    next `count` requests fail with that fault (a scenario matching the whole provider)."""
     rt = runtime(request)
     body = await read_json(request, MAX_ADMIN_BODY)
     if not isinstance(body, dict):
@@ -105,16 +178,65 @@ async def queue_fault(request: Request) -> JSONResponse:
     try:
         fault = Fault.parse(f"{body.get('error')}; retry-after={retry_after}")
     except ValueError:
-        names = ", ".join(INJECTABLE)
+        names = ", ".join(NAMES)
         raise ApiError(ErrorKind.INVALID_REQUEST, f"error must be one of {names}.") from None
-    rt.faults.push(provider, fault, count)
-    return JSONResponse({"pending": rt.faults.pending()})
+    if count:
+        step = {"fault": f"{fault.name}; retry-after={fault.retry_after}", "times": count}
+        rt.scenarios.parse_and_add(
+            {"name": f"{count} x {fault.name}", "match": {"provider": provider}, "steps": [step]},
+            rt.provider_ids,
+        )
+    return JSONResponse({"pending": pending_faults(rt)})
 
 
 async def clear_faults(request: Request) -> JSONResponse:
     rt = runtime(request)
-    rt.faults.clear()
-    return JSONResponse({"pending": rt.faults.pending()})
+    rt.scenarios.clear()
+    return JSONResponse({"pending": pending_faults(rt)})
+
+
+async def get_requests(request: Request) -> JSONResponse:
+    """The journal, newest first; filter by any of FILTERS (?provider=vertex&status=429) and
+    `limit`."""
+    rt = runtime(request)
+    params = request.query_params
+    unknown = sorted(set(params) - {*FILTERS, "limit"})
+    if unknown:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"Unknown filter(s) {', '.join(unknown)}; use {', '.join(FILTERS)}, limit.",
+        )
+    limit = params.get("limit")
+    if limit is not None and (not limit.isdigit() or int(limit) < 1):
+        raise ApiError(ErrorKind.INVALID_REQUEST, "limit must be a whole number >= 1.")
+    filters = {name: params[name] for name in FILTERS if name in params}
+    entries = rt.journal.query(filters, int(limit) if limit else None)
+    return JSONResponse({"requests": entries, "capacity": rt.journal.size})
+
+
+async def clear_requests(request: Request) -> JSONResponse:
+    runtime(request).journal.clear()
+    return JSONResponse({"requests": []})
+
+
+async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+    error = ApiError(
+        ErrorKind.UNAUTHENTICATED,
+        "The admin API needs the admin token: send Authorization: Bearer <token>"
+        " or X-Emulator-Admin-Token: <token>.",
+    )
+    await render_error(error)(scope, receive, send)
+
+
+def admin_allowed(request_headers: dict[str, str], token: str | None) -> bool:
+    """Whether an admin request carries the token (always, when none is configured)."""
+    if token is None:
+        return True
+    scheme, _, bearer = request_headers.get("authorization", "").partition(" ")
+    given = request_headers.get("x-emulator-admin-token") or (
+        bearer.strip() if scheme.lower() == "bearer" else ""
+    )
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 async def get_wallets(request: Request) -> JSONResponse:
@@ -166,6 +288,13 @@ routes = [
     Route(f"{PREFIX}/clock", get_clock, methods=["GET"]),
     Route(f"{PREFIX}/clock/advance", advance_clock, methods=["POST"]),
     Route(f"{PREFIX}/reset", reset, methods=["POST"]),
+    Route(f"{PREFIX}/config", get_config, methods=["GET"]),
+    Route(f"{PREFIX}/config", replace_config, methods=["PUT", "POST"]),
+    Route(f"{PREFIX}/scenarios", get_scenarios, methods=["GET"]),
+    Route(f"{PREFIX}/scenarios", add_scenarios, methods=["POST"]),
+    Route(f"{PREFIX}/scenarios", clear_scenarios, methods=["DELETE"]),
+    Route(f"{PREFIX}/requests", get_requests, methods=["GET"]),
+    Route(f"{PREFIX}/requests", clear_requests, methods=["DELETE"]),
     Route(f"{PREFIX}/faults", get_faults, methods=["GET"]),
     Route(f"{PREFIX}/faults", queue_fault, methods=["POST"]),
     Route(f"{PREFIX}/faults", clear_faults, methods=["DELETE"]),

@@ -2,38 +2,62 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
 
 from emulator import admin
 from emulator.config import Config
 from emulator.core import assets
-from emulator.core.auth import KeyPolicy
-from emulator.core.clock import CLOCKS
-from emulator.core.faults import FaultQueue
-from emulator.core.images import ImageCache
-from emulator.core.moderation import Moderator, default_rules
-from emulator.core.randomness import SeededRandom
-from emulator.core.rate_limits import RateLimiter
+from emulator.core.delivery import ResponseTap
+from emulator.core.faults import DECISION_SCOPE_KEY
 from emulator.core.runtime import Runtime
-from emulator.core.store import STORES
-from emulator.core.wallets import Wallets
 from emulator.error_handlers import EXCEPTION_HANDLERS
-from emulator.providers import PROVIDERS
+from emulator.providers import PROVIDERS, error_shape_for_path
+
+
+class EmulatorApp(Starlette):
+    """Starlette, plus what happens around each provider request: its latency or delivery
+    fault (core/delivery.py), then a line in the journal. Done here, outside Starlette's own
+    error handling, so a dropped connection is not mistaken for a crash."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt: Runtime = self.state.runtime
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if scope["path"].startswith(admin.PREFIX):
+            if admin.admin_allowed(_headers(scope), rt.config.admin_token):
+                await super().__call__(scope, receive, send)
+            else:
+                await admin.refuse(scope, receive, send)
+            return
+        started, now = time.perf_counter(), rt.clock.now()
+        tap = ResponseTap(scope, send, rt.clock)
+        try:
+            await super().__call__(scope, receive, tap.send)
+            await tap.finish()
+        finally:
+            decision = scope.get(DECISION_SCOPE_KEY)
+            if decision is not None:
+                provider: str | None = decision.provider
+            else:
+                owner = error_shape_for_path(scope["path"])
+                provider = owner[0].id if owner else None
+            status = None if tap.dropped else tap.status
+            elapsed = time.perf_counter() - started
+            rt.journal.record(
+                now, scope["method"], scope["path"], provider, status, elapsed, decision
+            )
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
 def create_runtime(config: Config) -> Runtime:
-    return Runtime(
-        config=config,
-        clock=CLOCKS[config.clock](config.clock_start),
-        rng=SeededRandom(config.seed),
-        store=STORES[config.store](),
-        images=ImageCache(config.image_cache_bytes),
-        keys=KeyPolicy(config.key_table()),
-        moderator=Moderator(default_rules()),
-        faults=FaultQueue(),
-        wallets=Wallets(),
-        rate_limiter=RateLimiter(),
-    )
+    return Runtime.create(config, [provider.id for provider in PROVIDERS])
 
 
 def create_app(config: Config | None = None) -> Starlette:
@@ -41,6 +65,6 @@ def create_app(config: Config | None = None) -> Starlette:
     # Provider routes first: the router tries routes in order, and they carry the traffic.
     routes = [route for provider in PROVIDERS for route in provider.routes]
     routes += [*assets.routes, *admin.routes]
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    app = EmulatorApp(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
     app.state.runtime = runtime
     return app

@@ -1,13 +1,18 @@
-"""The emulator's configuration: defaults, a TOML file, and lookups per provider and model.
+"""The emulator's configuration: defaults, a profile, a TOML file, and lookups per provider
+and model.
 
-A setting is looked up on the model first, then the provider, so any setting can be given at
-either level. The file's shape is checked against `data/config.schema.json` on load.
+A setting is looked up in the config's own values first (the model's, then the provider's, then
+`[defaults]` for every provider), then the same way in the active profile (and the profile it
+extends), then the code's default. So any setting can be given at any level, and a file only
+says what differs from its profile. Built-in profiles live in `data/profiles.toml`; the file's
+shape is checked against `data/config.schema.json`, and every value's meaning on load.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -18,14 +23,19 @@ from typing import Any
 
 import jsonschema
 
-from emulator.core.randomness import Duration
+from emulator.core.durations import ZERO, Duration
+from emulator.core.faults import FaultTable
+from emulator.core.moderation import Rule
 from emulator.core.wallets import money
 
 # 14 input images of 7 MB each, base64-encoded (x4/3), plus room for the rest of the JSON.
 DEFAULT_MAX_BODY_BYTES = 140 * 2**20
 DEFAULT_IMAGE_CACHE_BYTES = 256 * 2**20
-DURATION_KEYS = ("job_duration", "queue_duration")
-DEFAULT_WALLET_BALANCE = 1000  # credits a key's wallet starts with, unless configured
+DEFAULT_JOURNAL_SIZE = 1000
+DEFAULT_PROFILE = "instant"  # create_app and tests; `serve` defaults to dev
+DURATION_KEYS = ("job_duration", "queue_duration", "latency")
+DEFAULT_WALLET_BALANCE = 1000  # a key's wallet starts with this, in the provider's unit
+NO_FAULTS = FaultTable(())
 
 
 class ConfigError(ValueError):
@@ -42,9 +52,20 @@ class Config:
     image_cache_bytes: int = DEFAULT_IMAGE_CACHE_BYTES
     api_keys: list[str] | None = None  # every provider; None: any non-empty key
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)  # settings for every provider
+    profile: str = DEFAULT_PROFILE
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # the file's own
+    scenarios: list[dict[str, Any]] = field(default_factory=list)  # played from the start
+    journal_size: int = DEFAULT_JOURNAL_SIZE
+    admin_token: str | None = None
+
+    def __post_init__(self) -> None:
+        self._layers = self._resolve_layers()
+        self._memo: dict[tuple[str, str | None, str], Any] = {}
+        self._check_settings()
 
     @classmethod
-    def from_mapping(cls, data: dict[str, Any]) -> Config:
+    def from_mapping(cls, data: Mapping[str, Any]) -> Config:
         errors = sorted(_schema_validator().iter_errors(data), key=lambda e: list(e.path))
         if errors:
             first = errors[0]
@@ -55,7 +76,7 @@ class Config:
             start = start.timestamp()
         elif start is not None and not isinstance(start, int | float):
             raise ConfigError("clock_start: give seconds since the epoch or a TOML date-time")
-        config = cls(
+        return cls(
             seed=data.get("seed"),
             clock=data.get("clock", "real"),
             clock_start=start,
@@ -63,10 +84,14 @@ class Config:
             max_body_bytes=data.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES),
             image_cache_bytes=data.get("image_cache_bytes", DEFAULT_IMAGE_CACHE_BYTES),
             api_keys=data.get("auth", {}).get("keys"),
-            providers=data.get("providers", {}),
+            providers=dict(data.get("providers", {})),
+            defaults=dict(data.get("defaults", {})),
+            profile=data.get("profile", DEFAULT_PROFILE),
+            profiles=dict(data.get("profiles", {})),
+            scenarios=list(data.get("scenarios", [])),
+            journal_size=data.get("journal_size", DEFAULT_JOURNAL_SIZE),
+            admin_token=data.get("admin", {}).get("token"),
         )
-        config._check_durations()
-        return config
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
@@ -85,19 +110,84 @@ class Config:
         except ConfigError as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
 
+    def to_mapping(self) -> dict[str, Any]:
+        """The config in its file shape (JSON-able), for the admin API. The admin token is
+        never shown; the keys are, as the operator wrote them into the file."""
+        out: dict[str, Any] = {
+            "profile": self.profile,
+            "clock": self.clock,
+            "store": self.store,
+            "max_body_bytes": self.max_body_bytes,
+            "image_cache_bytes": self.image_cache_bytes,
+            "journal_size": self.journal_size,
+            "defaults": self.defaults,
+            "providers": self.providers,
+            "profiles": self.profiles,
+            "scenarios": self.scenarios,
+        }
+        if self.seed is not None:
+            out["seed"] = self.seed
+        if self.clock_start is not None:
+            out["clock_start"] = self.clock_start
+        if self.api_keys is not None:
+            out["auth"] = {"keys": self.api_keys}
+        return json.loads(json.dumps(out, default=str))
+
+    def with_profile(self, profile: str) -> Config:
+        """The same config under another profile (serve --profile)."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return Config(**{**data, "profile": profile})
+
+    # ------------------------------------------------------------------ settings
+
     def setting(self, provider: str, model: str | None, key: str) -> Any:
-        """The model's value, else the provider's, else None."""
-        section = self.providers.get(provider, {})
-        model_section = section.get("models", {}).get(model, {}) if model else {}
-        return model_section.get(key, section.get(key))
+        """The first value found: this config's model, provider and defaults, then the
+        profile's likewise; None when nobody sets it (the code's default applies)."""
+        memo_key = (provider, model, key)
+        try:
+            return self._memo[memo_key]
+        except KeyError:
+            pass
+        value = None
+        for providers, defaults in self._layers:
+            section = providers.get(provider, {})
+            model_section = section.get("models", {}).get(model, {}) if model else {}
+            for scope in (model_section, section, defaults):
+                if key in scope:
+                    value = scope[key]
+                    break
+            else:
+                continue
+            break
+        self._memo[memo_key] = value
+        return value
+
+    def set_for_model(self, provider: str, model: str | None, key: str) -> bool:
+        """Whether some layer sets `key` on this very model (a model's own rate limit is a
+        bucket of its own)."""
+        return model is not None and any(
+            key in providers.get(provider, {}).get("models", {}).get(model, {})
+            for providers, _ in self._layers
+        )
 
     def job_duration(self, provider: str, model: str) -> Duration | None:
         return self.duration(provider, model, "job_duration")
 
-    def duration(self, provider: str, model: str, key: str) -> Duration | None:
-        """A duration setting (job_duration, queue_duration), or None when not configured."""
+    def duration(self, provider: str, model: str | None, key: str) -> Duration | None:
+        """A duration setting (job_duration, queue_duration, latency), or None when unset."""
         value = self.setting(provider, model, key)
         return None if value is None else Duration.parse(value)
+
+    def latency(self, provider: str, model: str | None) -> Duration:
+        return self.duration(provider, model, "latency") or ZERO
+
+    def fault_table(self, provider: str, model: str | None) -> FaultTable:
+        value = self.setting(provider, model, "faults")
+        return NO_FAULTS if not value else FaultTable.parse(value)
+
+    def moderation_rules(self, provider: str, model: str | None) -> tuple[Rule, ...]:
+        value = self.setting(provider, model, "moderation")
+        return tuple(Rule.parse(entry) for entry in value or ())
 
     def wallet_balance(self, provider: str) -> Decimal:
         """The balance every key's wallet with this provider starts with."""
@@ -112,19 +202,57 @@ class Config:
                 table[provider] = section["api_keys"]
         return table
 
-    def _check_durations(self) -> None:
-        for provider, section in self.providers.items():
-            scopes = [(provider, section)] + [
-                (f"{provider}.models.{name}", model)
-                for name, model in section.get("models", {}).items()
-            ]
+    # ------------------------------------------------------------------ loading
+
+    def _resolve_layers(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(providers, defaults) pairs, most specific first: this config, then its profile
+        chain."""
+        layers = [(self.providers, self.defaults)]
+        known = {**builtin_profiles(), **self.profiles}
+        name: str | None = self.profile
+        seen: list[str] = []
+        while name is not None:
+            if name in seen:
+                raise ConfigError(f"profiles: {' -> '.join([*seen, name])} extends in a circle")
+            if name not in known:
+                raise ConfigError(
+                    f"profile: no profile named {name!r}; known: {', '.join(sorted(known))}"
+                )
+            seen.append(name)
+            profile = known[name]
+            layers.append((profile.get("providers", {}), profile.get("defaults", {})))
+            name = profile.get("extends")
+        return layers
+
+    def _check_settings(self) -> None:
+        """Every duration, fault table and moderation rule, in every layer, must make sense
+        now rather than at the first request."""
+        for providers, defaults in self._layers:
+            scopes: list[tuple[str, Mapping[str, Any]]] = [("defaults", defaults)]
+            for provider, section in providers.items():
+                scopes.append((f"providers.{provider}", section))
+                for model, model_section in section.get("models", {}).items():
+                    scopes.append((f"providers.{provider}.models.{model}", model_section))
             for where, scope in scopes:
-                for key in DURATION_KEYS:
-                    if key in scope:
-                        try:
-                            Duration.parse(scope[key])
-                        except ValueError as exc:
-                            raise ConfigError(f"providers.{where}.{key}: {exc}") from None
+                _check_scope(where, scope)
+
+
+def _check_scope(where: str, scope: Mapping[str, Any]) -> None:
+    checks = {key: Duration.parse for key in DURATION_KEYS}
+    checks["faults"] = FaultTable.parse
+    checks["moderation"] = lambda rules: [Rule.parse(rule) for rule in rules]
+    for key, check in checks.items():
+        if key in scope:
+            try:
+                check(scope[key])
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{where}.{key}: {exc}") from None
+
+
+@cache
+def builtin_profiles() -> dict[str, dict[str, Any]]:
+    text = resources.files("emulator.data").joinpath("profiles.toml").read_text()
+    return tomllib.loads(text)
 
 
 @cache

@@ -26,7 +26,14 @@ EPOCH = 1736942400.0
 
 
 def emulator_config(**overrides: object) -> Config:
-    settings: dict[str, object] = {"clock": "virtual", "seed": 1234, "clock_start": EPOCH}
+    # The documented timings (realistic), without its rate limit unless a test sets one.
+    settings: dict[str, object] = {
+        "clock": "virtual",
+        "seed": 1234,
+        "clock_start": EPOCH,
+        "profile": "realistic",
+        "defaults": {"rate_limit": False},
+    }
     settings.update(overrides)
     return Config(**settings)  # type: ignore[arg-type]
 

@@ -709,7 +709,7 @@ def test_queued_faults_hit_the_next_3daistudio_requests(client: TestClient) -> N
         "/_emulator/faults", json={"provider": PROVIDER, "error": "internal", "count": 2}
     )
     assert queued.status_code == 200
-    assert queued.json() == {"pending": {PROVIDER: ["internal", "internal"]}}
+    assert queued.json() == {"pending": {PROVIDER: ["500", "500"]}}
     # Another provider's requests leave them alone.
     vibedream = client.post(
         "/api/v1/models/z-image-turbo/generate", json={"prompt": "x"}, headers=AUTH

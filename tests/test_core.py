@@ -17,8 +17,9 @@ from emulator.core import sizes
 from emulator.core.auth import KeyPolicy, fingerprint
 from emulator.core.clock import RealClock, VirtualClock
 from emulator.core.datauri import InvalidDataUri, decode_base64, parse_data_uri
+from emulator.core.durations import Duration
 from emulator.core.jobs import Job, JobStatus
-from emulator.core.randomness import Duration, SeededRandom
+from emulator.core.randomness import SeededRandom
 
 
 def test_virtual_clock_stands_still_until_advanced() -> None:
@@ -129,7 +130,7 @@ def test_a_model_setting_overrides_the_provider_setting() -> None:
     )
     assert config.job_duration("vibedream", "z-image-turbo") == Duration(5, 5)
     assert config.job_duration("vibedream", "nano-banana-pro-edit") == Duration(1, 2)
-    assert config.job_duration("3daistudio", "x") is None
+    assert config.job_duration("3daistudio", "x") == Duration(0, 0)  # the instant profile
 
 
 def test_key_table_combines_global_and_provider_keys() -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from emulator.core.errors import ErrorKind
+from emulator.config import Config
 from emulator.core.faults import Fault
-from emulator.core.moderation import Category, Moderator, Stage, default_rules
+from emulator.core.moderation import Category, Moderator, Stage
+from emulator.core.randomness import SeededRandom
 from tests.conftest import AUTH
 
 TURBO = "/api/v1/models/z-image-turbo/generate"
@@ -59,7 +60,7 @@ def test_queued_faults_hit_the_next_requests_of_that_provider_only(client: TestC
         FAULTS, json={"provider": "vibedream", "error": "rate_limited", "count": 2}
     )
     assert queued.status_code == 200
-    assert queued.json() == {"pending": {"vibedream": ["rate_limited", "rate_limited"]}}
+    assert queued.json() == {"pending": {"vibedream": ["429", "429"]}}
     statuses = [submit(client).status_code for _ in range(3)]
     assert statuses == [429, 429, 200]
     assert client.get(FAULTS).json() == {"pending": {}}
@@ -91,7 +92,7 @@ def test_bad_fault_requests_are_refused(client: TestClient, body: object) -> Non
 
 
 def test_fault_parse_reads_kind_and_retry_after() -> None:
-    assert Fault.parse(" Rate_Limited ; retry-after=3") == Fault(ErrorKind.RATE_LIMITED, 3)
+    assert Fault.parse(" Rate_Limited ; retry-after=3") == Fault("429", 3)
     with pytest.raises(ValueError, match="retry-after"):
         Fault.parse("rate_limited; wait=3")
     with pytest.raises(ValueError, match="unknown fault"):
@@ -111,7 +112,7 @@ def test_fault_parse_reads_kind_and_retry_after() -> None:
     ],
 )
 def test_default_moderation_rules(text: str, expected: tuple[Stage, Category] | None) -> None:
-    verdict = Moderator(default_rules()).judge(text)
+    verdict = Moderator(Config(), SeededRandom(1)).judge(text, "vibedream", None)
     assert (verdict and (verdict.stage, verdict.category)) == expected
 
 
@@ -146,7 +147,7 @@ def test_a_job_failed_fault_accepts_the_request_and_fails_its_job(client: TestCl
     polled = poll(client, submitted.json()["id"])
     assert (polled["status"], polled["error"]) == (
         "failed",
-        "The generation failed (injected fault).",
+        "The generation failed (injected fault: 500).",
     )
 
 
@@ -154,7 +155,7 @@ def test_a_queued_job_failure_waits_for_a_request_that_starts_a_job(client: Test
     done = submit(client).json()["id"]
     client.post(FAULTS, json={"provider": "vibedream", "error": "job_failed"})
     assert poll(client, done)["status"] == "processing"  # a poll does not use it up
-    assert client.get(FAULTS).json() == {"pending": {"vibedream": ["job_failed"]}}
+    assert client.get(FAULTS).json() == {"pending": {"vibedream": ["job:500"]}}
     failing = submit(client).json()["id"]
     assert client.get(FAULTS).json() == {"pending": {}}
     client.post("/_emulator/clock/advance", json={"seconds": 60})

@@ -239,7 +239,7 @@ def test_queued_rate_limit_raises_client_error_without_a_retry(
     assert error.response.headers["Retry-After"] == "1"
     if surface.name == "gemini":  # Google's own shape; the gateway answers in its own
         assert error.status == "RESOURCE_EXHAUSTED"
-    assert pending_faults(live_server.base_url) == ["rate_limited"]
+    assert pending_faults(live_server.base_url) == ["429"]
 
 
 def test_rate_limit_from_the_request_header(surface: Surface) -> None:

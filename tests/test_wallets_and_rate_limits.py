@@ -50,31 +50,31 @@ def test_wallets_are_per_provider_and_key() -> None:
 def test_a_bucket_allows_its_burst_then_refuses_with_retry_after() -> None:
     limiter, limit = RateLimiter(), RateLimit(requests=3, per_seconds=60)
     for _ in range(3):
-        limiter.take("p", "k", limit, now=0)
+        limiter.take(("p", "k"), limit, now=0)
     with pytest.raises(ApiError) as refused:
-        limiter.take("p", "k", limit, now=0)
+        limiter.take(("p", "k"), limit, now=0)
     assert refused.value.kind is ErrorKind.RATE_LIMITED
     assert refused.value.headers == {"Retry-After": "20"}  # one token every 20 s
-    limiter.take("p", "other-key", limit, now=0)  # per key
+    limiter.take(("p", "other-key"), limit, now=0)  # per key
 
 
 def test_a_bucket_refills_with_the_clock_up_to_its_size() -> None:
     limiter, limit = RateLimiter(), RateLimit(requests=3, per_seconds=60)
     for _ in range(3):
-        limiter.take("p", "k", limit, now=0)
-    limiter.take("p", "k", limit, now=20)  # one token back after 20 s
+        limiter.take(("p", "k"), limit, now=0)
+    limiter.take(("p", "k"), limit, now=20)  # one token back after 20 s
     with pytest.raises(ApiError):
-        limiter.take("p", "k", limit, now=25)
+        limiter.take(("p", "k"), limit, now=25)
     for _ in range(3):  # an hour later: full again, but no more than full
-        limiter.take("p", "k", limit, now=3600)
+        limiter.take(("p", "k"), limit, now=3600)
     with pytest.raises(ApiError):
-        limiter.take("p", "k", limit, now=3600)
+        limiter.take(("p", "k"), limit, now=3600)
 
 
 def test_no_limit_means_no_limit() -> None:
     limiter = RateLimiter()
     for _ in range(1000):
-        limiter.take("p", "k", None, now=0)
+        limiter.take(("p", "k"), None, now=0)
     assert RateLimit.from_setting(False) is None
     assert RateLimit.from_setting({"requests": 3, "per_seconds": 60}) == RateLimit(3, 60.0)
 

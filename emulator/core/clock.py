@@ -6,6 +6,7 @@ reads one clock, so moving it moves everything at once and deterministically.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,6 +22,11 @@ class Clock(Protocol):
         ...
 
     def advance(self, seconds: float) -> None: ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait before answering (latency, a held connection): real time on the real clock;
+        on the virtual clock no wall time passes, as a test skips waits."""
+        ...
 
     def reset(self) -> None: ...
 
@@ -58,6 +64,9 @@ class VirtualClock(_OffsetClock):
     def now(self) -> float:
         return self._start + self._offset
 
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)  # still yield, so concurrency behaves as on a live server
+
 
 class RealClock(_OffsetClock):
     """Wall time plus an offset, so `advance` fast-forwards a running server too."""
@@ -66,6 +75,9 @@ class RealClock(_OffsetClock):
 
     def now(self) -> float:
         return time.time() + self._offset
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 CLOCKS: dict[str, Callable[[float | None], Clock]] = {

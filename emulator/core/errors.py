@@ -20,7 +20,9 @@ class ErrorKind(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
+    BAD_GATEWAY = "bad_gateway"
     UNAVAILABLE = "unavailable"
+    GATEWAY_TIMEOUT = "gateway_timeout"
 
 
 # The HTTP status each kind is answered with, unless a provider says otherwise.
@@ -35,7 +37,9 @@ DEFAULT_STATUS: dict[ErrorKind, int] = {
     ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.INTERNAL: 500,
+    ErrorKind.BAD_GATEWAY: 502,
     ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.GATEWAY_TIMEOUT: 504,
 }
 
 STATUS_KIND: dict[int, ErrorKind] = {status: kind for kind, status in DEFAULT_STATUS.items()}

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emulator.config import Config
+    from emulator.core.randomness import SeededRandom
 
 
 class Stage(StrEnum):
@@ -28,11 +34,63 @@ class Category(StrEnum):
     OTHER = "other"
 
 
+RULE_KEYS = ("word", "match", "probability", "stage", "category")
+
+
 @dataclass(frozen=True)
 class Rule:
-    pattern: re.Pattern[str]
+    """A prompt is caught when it contains the trigger (a whole word, case-insensitive), or
+    matches the regular expression, or, for a probability rule, by a seeded draw."""
+
+    pattern: re.Pattern[str] | None
     stage: Stage
     category: Category
+    probability: float | None = None
+
+    @classmethod
+    def parse(cls, raw: object) -> Rule:
+        """`{word = "..."}`, `{match = "regex"}` or `{probability = 0.01}`, with optional
+        `stage` (prompt | output, default prompt) and `category` (default prohibited)."""
+        if not isinstance(raw, Mapping):
+            raise ValueError("a moderation rule is a table: {word | match | probability, ...}")
+        unknown = sorted(set(raw) - set(RULE_KEYS))
+        if unknown:
+            raise ValueError(
+                f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(RULE_KEYS)}"
+            )
+        triggers = [key for key in ("word", "match", "probability") if key in raw]
+        if len(triggers) != 1:
+            raise ValueError("a moderation rule has exactly one of word, match, probability")
+        try:
+            stage = Stage(raw.get("stage", Stage.PROMPT))
+            category = Category(raw.get("category", Category.PROHIBITED))
+        except ValueError:
+            raise ValueError(
+                f"stage is one of {', '.join(Stage)}; category one of {', '.join(Category)}"
+            ) from None
+        trigger = raw[triggers[0]]
+        if triggers[0] == "probability":
+            if (
+                isinstance(trigger, bool)
+                or not isinstance(trigger, int | float)
+                or not 0 <= trigger <= 1
+            ):
+                raise ValueError("probability is a number from 0 to 1")
+            return cls(None, stage, category, float(trigger))
+        if not isinstance(trigger, str) or not trigger:
+            raise ValueError(f"{triggers[0]} is a non-empty string")
+        source = rf"(?<!\w){re.escape(trigger)}(?!\w)" if triggers[0] == "word" else trigger
+        try:
+            return cls(re.compile(source, re.IGNORECASE), stage, category)
+        except re.error as exc:
+            raise ValueError(f"match is not a valid regular expression: {exc}") from None
+
+    def catches(self, text: str, rng: SeededRandom) -> str | None:
+        """The text that triggered the rule, or None."""
+        if self.pattern is None:
+            return "(random)" if rng.random() < (self.probability or 0.0) else None
+        found = self.pattern.search(text)
+        return found.group(0) if found else None
 
 
 @dataclass(frozen=True)
@@ -42,16 +100,29 @@ class Verdict:
     trigger: str  # the text that matched, for messages and the journal
 
 
-class Moderator:
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        self.rules = rules
+FORCED = Verdict(Stage.PROMPT, Category.OTHER, "(injected fault)")
 
-    def judge(self, text: str) -> Verdict | None:
-        """The first rule the text matches, or None when it passes."""
-        for rule in self.rules:
-            found = rule.pattern.search(text)
-            if found:
-                return Verdict(rule.stage, rule.category, found.group(0))
+
+class Moderator:
+    """The configured rules of each provider and model, then the built-in ones."""
+
+    def __init__(self, config: Config, rng: SeededRandom) -> None:
+        self.config = config
+        self.rng = rng
+        self._rules: dict[tuple[str, str | None], tuple[Rule, ...]] = {}
+
+    def rules(self, provider: str, model: str | None) -> tuple[Rule, ...]:
+        key = (provider, model)
+        if key not in self._rules:
+            self._rules[key] = self.config.moderation_rules(provider, model) + default_rules()
+        return self._rules[key]
+
+    def judge(self, text: str, provider: str, model: str | None) -> Verdict | None:
+        """The first rule the text is caught by, or None when it passes."""
+        for rule in self.rules(provider, model):
+            trigger = rule.catches(text, self.rng)
+            if trigger is not None:
+                return Verdict(rule.stage, rule.category, trigger)
         return None
 
 

@@ -6,7 +6,6 @@ import hashlib
 import json
 import random
 import secrets
-from dataclasses import dataclass
 
 # RFC 4122 version 4: the version nibble is 4 and the variant bits are 10.
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
@@ -38,40 +37,24 @@ class SeededRandom:
     def randint(self, low: int, high: int) -> int:
         return self._random.randint(low, high)
 
+    def random(self) -> float:
+        """A float in [0, 1): one draw per probability decision."""
+        return self._random.random()
+
+    def gauss(self, mean: float, stddev: float) -> float:
+        return self._random.gauss(mean, stddev)
+
+    def lognormvariate(self, mu: float, sigma: float) -> float:
+        return self._random.lognormvariate(mu, sigma)
+
+    def fork(self, stream: str) -> SeededRandom:
+        """An independent generator for one purpose, seeded from this one's seed and the
+        purpose's name: turning faults on does not change the ids or durations drawn."""
+        return SeededRandom(seed_from([self.seed, stream]))
+
 
 def seed_from(value: object) -> int:
     """A 32-bit seed from JSON-able request data: the same request gives the same picture,
     whatever the run's seed."""
     canonical = json.dumps(value, sort_keys=True)
     return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A length of time in seconds: fixed (low == high) or drawn uniformly from [low, high]."""
-
-    low: float
-    high: float
-
-    @classmethod
-    def parse(cls, value: float | int | list[float] | tuple[float, float]) -> Duration:
-        """`2.5` is fixed; `[10, 30]` is uniform. Raises ValueError with a readable reason."""
-        if isinstance(value, bool):
-            raise ValueError("a duration is a number of seconds or [min, max]")
-        if isinstance(value, int | float):
-            return cls(float(value), float(value)).checked()
-        if (
-            isinstance(value, list | tuple)
-            and len(value) == 2
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        ):
-            return cls(float(value[0]), float(value[1])).checked()
-        raise ValueError("a duration is a number of seconds or [min, max]")
-
-    def checked(self) -> Duration:
-        if self.low < 0 or self.high < self.low:
-            raise ValueError(f"a duration needs 0 <= min <= max, got [{self.low}, {self.high}]")
-        return self
-
-    def draw(self, rng: SeededRandom) -> float:
-        return self.low if self.low == self.high else rng.uniform(self.low, self.high)

@@ -38,13 +38,14 @@ class _Bucket:
 
 class RateLimiter:
     def __init__(self) -> None:
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._buckets: dict[tuple[str, ...], _Bucket] = {}
 
-    def take(self, provider: str, owner: str, limit: RateLimit | None, now: float) -> None:
-        """Take one token, or raise a 429 ApiError with Retry-After (whole seconds)."""
+    def take(self, bucket_key: tuple[str, ...], limit: RateLimit | None, now: float) -> None:
+        """Take one token from the bucket (e.g. provider, model or "*", key fingerprint), or
+        raise a 429 ApiError with Retry-After in whole seconds: waiting that long is enough."""
         if limit is None:
             return
-        bucket = self._buckets.setdefault((provider, owner), _Bucket(limit.requests, now))
+        bucket = self._buckets.setdefault(bucket_key, _Bucket(limit.requests, now))
         elapsed = max(0.0, now - bucket.updated_at)
         bucket.tokens = min(limit.requests, bucket.tokens + elapsed * limit.refill_per_second)
         bucket.updated_at = now

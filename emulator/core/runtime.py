@@ -2,46 +2,130 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from emulator.config import Config
 from emulator.core.auth import KeyPolicy
-from emulator.core.clock import Clock
-from emulator.core.faults import FaultQueue
+from emulator.core.clock import CLOCKS, Clock
+from emulator.core.faults import Decision, FaultPolicy
 from emulator.core.images import ImageCache
+from emulator.core.journal import Journal
 from emulator.core.moderation import Moderator
 from emulator.core.randomness import SeededRandom
-from emulator.core.rate_limits import RateLimiter
-from emulator.core.store import Store
+from emulator.core.rate_limits import RateLimit, RateLimiter
+from emulator.core.scenarios import ScenarioError, Scenarios
+from emulator.core.store import STORES, Store
 from emulator.core.wallets import Wallets
 
 
 @dataclass
 class Runtime:
     config: Config
+    provider_ids: Sequence[str]
     clock: Clock
-    rng: SeededRandom
+    rng: SeededRandom  # ids, durations and pictures
+    fault_rng: SeededRandom  # faults, latency and random moderation: their own stream
     store: Store
     images: ImageCache
     keys: KeyPolicy
     moderator: Moderator
-    faults: FaultQueue
+    scenarios: Scenarios
+    faults: FaultPolicy
     wallets: Wallets
     rate_limiter: RateLimiter
+    journal: Journal
+
+    @classmethod
+    def create(cls, config: Config, provider_ids: Sequence[str]) -> Runtime:
+        clock = CLOCKS[config.clock](config.clock_start)
+        rng = SeededRandom(config.seed)
+        fault_rng = rng.fork("faults")
+        scenarios = Scenarios(clock)
+        runtime = cls(
+            config=config,
+            provider_ids=tuple(provider_ids),
+            clock=clock,
+            rng=rng,
+            fault_rng=fault_rng,
+            store=STORES[config.store](),
+            images=ImageCache(config.image_cache_bytes),
+            keys=KeyPolicy(config.key_table()),
+            moderator=Moderator(config, fault_rng),
+            scenarios=scenarios,
+            faults=FaultPolicy(config, fault_rng, scenarios),
+            wallets=Wallets(),
+            rate_limiter=RateLimiter(),
+            journal=Journal(config.journal_size),
+        )
+        runtime.load_scenarios()
+        return runtime
+
+    def admit(
+        self,
+        request: Request,
+        *,
+        provider: str,
+        route: str,
+        model: str | None,
+        owner: str | None,
+        starts_job: bool = False,
+        rate_limited: bool = False,
+    ) -> Decision:
+        """Decide the request's fault and latency (raising an HTTP fault), then, for a request
+        that generates (`rate_limited`), take a token from the key's rate limit (raising 429)."""
+        decision = self.faults.decide(
+            request,
+            provider=provider,
+            route=route,
+            model=model,
+            owner=owner,
+            starts_job=starts_job,
+        )
+        if rate_limited and owner is not None:
+            limit = RateLimit.from_setting(self.config.setting(provider, model, "rate_limit"))
+            if limit is not None:
+                scope = model if self.config.set_for_model(provider, model, "rate_limit") else "*"
+                self.rate_limiter.take((provider, scope, owner), limit, self.clock.now())
+        return decision
+
+    def load_scenarios(self) -> None:
+        """The config's scenarios, from their first step."""
+        for index, raw in enumerate(self.config.scenarios):
+            try:
+                self.scenarios.parse_and_add(raw, self.provider_ids)
+            except ScenarioError as exc:
+                raise ScenarioError(f"scenarios[{index}]: {exc}") from None
+
+    def apply_config(self, config: Config) -> None:
+        """Run on a new config from now on. Jobs, files, wallets and the clock stay; the
+        config's scenarios start over; the seed, clock mode and store need a restart."""
+        config.seed, config.clock, config.store = self.rng.seed, self.clock.mode, self.config.store
+        self.config = config
+        self.keys = KeyPolicy(config.key_table())
+        self.moderator = Moderator(config, self.fault_rng)
+        self.faults = FaultPolicy(config, self.fault_rng, self.scenarios)
+        if self.journal.size != config.journal_size:
+            self.journal = Journal(config.journal_size)
+        self.scenarios.clear()
+        self.load_scenarios()
 
     def reset(self) -> None:
-        """Back to a just-started state: no jobs, files, queued faults,
-        wallets or rate-limit state, clock offset 0,
-        generator re-seeded."""
+        """Back to a just-started state: no jobs, files, wallets, rate-limit state, journal
+        or run-time scenarios; the config's scenarios from their first step; clock offset 0;
+        generators re-seeded."""
         self.store.clear()
         self.images.clear()
         self.rng.reset()
+        self.fault_rng.reset()
         self.clock.reset()
-        self.faults.clear()
         self.wallets.clear()
         self.rate_limiter.clear()
+        self.journal.clear()
+        self.scenarios.clear()
+        self.load_scenarios()
 
 
 def runtime(request: Request) -> Runtime:

@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 
 from emulator.core import sizes
-from emulator.core.randomness import Duration
+from emulator.core.durations import Duration
 
 
 @dataclass(frozen=True)

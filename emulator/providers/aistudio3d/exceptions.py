@@ -22,7 +22,9 @@ CODES: dict[ErrorKind, str] = {
     ErrorKind.UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
     ErrorKind.RATE_LIMITED: "rate_limited",
     ErrorKind.INTERNAL: "internal_error",
+    ErrorKind.BAD_GATEWAY: "bad_gateway",
     ErrorKind.UNAVAILABLE: "service_unavailable",
+    ErrorKind.GATEWAY_TIMEOUT: "gateway_timeout",
 }
 
 

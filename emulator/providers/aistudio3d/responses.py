@@ -15,14 +15,14 @@ from emulator.core.assets import Asset, new_asset_id
 from emulator.core.auth import authenticate_bearer
 from emulator.core.clock import iso8601
 from emulator.core.datauri import decode_image_uris
+from emulator.core.durations import Duration
 from emulator.core.errors import ApiError, ErrorKind
-from emulator.core.faults import JOB_FAILURE_REASON
+from emulator.core.faults import settle
 from emulator.core.http import JSONResponse, public_base_url, read_json
 from emulator.core.images import ImageSpec, request_picture
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
-from emulator.core.randomness import Duration, seed_from
-from emulator.core.rate_limits import RateLimit
+from emulator.core.randomness import seed_from
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
 from emulator.providers.aistudio3d.catalog import Model
@@ -66,10 +66,16 @@ def submit_endpoint(
 async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
-    job_fails = rt.faults.raise_if_due(PROVIDER_ID, request, starts_job=True)
+    decision = rt.admit(
+        request,
+        provider=PROVIDER_ID,
+        route="edit" if edit else "generate",
+        model=model.id,
+        owner=owner,
+        starts_job=True,
+        rate_limited=True,
+    )
     now = rt.clock.now()
-    limit = RateLimit.from_setting(rt.config.setting(PROVIDER_ID, None, "rate_limit"))
-    rt.rate_limiter.take(PROVIDER_ID, owner, limit, now)
     body = await read_json(request, rt.config.max_body_bytes)
     check(PROVIDER_ID, schema, body)
     params = {**contracts.defaults(PROVIDER_ID, schema), **body}
@@ -83,7 +89,7 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
     count = params["num_images"]
     cost = model.credits[params["resolution"]] * count
 
-    verdict = rt.moderator.judge(params["prompt"])
+    verdict = rt.moderator.judge(params["prompt"], PROVIDER_ID, model.id)
     queue = rt.config.duration(PROVIDER_ID, model.id, "queue_duration") or DEFAULT_QUEUE
     per_image = rt.config.job_duration(PROVIDER_ID, model.id) or model.seconds_per_image
     refused_outright = verdict is not None and verdict.stage is Stage.PROMPT
@@ -96,8 +102,9 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
         queue_seconds=0.0 if refused_outright else queue.draw(rt.rng),
         run_seconds=0.0 if refused_outright else sum(per_image.draw(rt.rng) for _ in range(count)),
         params={"thumbnails": []},
-        failure=MODERATION_FAILURE if verdict else (JOB_FAILURE_REASON if job_fails else None),
+        failure=MODERATION_FAILURE if verdict else None,
     )
+    settle(job, decision.fate, MODERATION_FAILURE)
     # Refused with 402 before anything is queued; a task that will fail refunds when it fails.
     rt.wallets.charge(
         PROVIDER_ID,
@@ -155,10 +162,12 @@ def add_outputs(
 async def get_status(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
-    rt.faults.raise_if_due(PROVIDER_ID, request)
     task_id = request.path_params["task_id"]
     now = rt.clock.now()
     job = rt.store.get_job(task_id)
+    rt.admit(
+        request, provider=PROVIDER_ID, route="status", model=job.model if job else None, owner=owner
+    )
     ttl = asset_ttl(rt, job.model if job else None)
     if (
         job is None
@@ -197,7 +206,7 @@ def result(rt: Runtime, base_url: str, full_id: str, thumbnail_id: str) -> dict[
 async def get_wallet(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
-    rt.faults.raise_if_due(PROVIDER_ID, request)
+    rt.admit(request, provider=PROVIDER_ID, route="wallet", model=None, owner=owner)
     balance = rt.wallets.balance(
         PROVIDER_ID, owner, rt.config.wallet_balance(PROVIDER_ID), rt.clock.now()
     )

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from emulator.core import sizes
 
@@ -21,6 +23,7 @@ class Model:
     input_image_tokens: int  # per inline input image
     output_image_tokens: Mapping[str, int]  # per output image, by imageSize
     thoughts_tokens: tuple[int, int]  # drawn from this range, from the request's seed
+    token_prices: Mapping[str, float]  # US dollars per million tokens, by kind of token
 
     @property
     def ratios(self) -> list[str]:
@@ -29,6 +32,25 @@ class Model:
     @property
     def resolutions(self) -> list[str]:
         return sizes.resolutions(self.size_table)
+
+    def cost_cents(self, usage: Mapping[str, Any], prices: Mapping[str, float] | None) -> Decimal:
+        """What an answer costs, in US cents, from its usageMetadata: input tokens, output
+        text and thoughts, output image tokens, each at its price per million."""
+        price = {**self.token_prices, **(prices or {})}
+        image_out = sum(
+            d["tokenCount"]
+            for d in usage.get("candidatesTokensDetails", ())
+            if d["modality"] == "IMAGE"
+        )
+        text_out = (
+            usage.get("candidatesTokenCount", 0) - image_out + usage.get("thoughtsTokenCount", 0)
+        )
+        dollars = (
+            Decimal(str(price["input"])) * usage["promptTokenCount"]
+            + Decimal(str(price["output_text"])) * text_out
+            + Decimal(str(price["output_image"])) * image_out
+        ) / 1_000_000
+        return dollars * 100
 
     def dimensions(self, ratio: str, resolution: str) -> tuple[int, int]:
         return sizes.dimensions(self.size_table, ratio, resolution)
@@ -47,6 +69,7 @@ def models() -> dict[str, Model]:
             input_image_tokens=entry["input_image_tokens"],
             output_image_tokens=entry["output_image_tokens"],
             thoughts_tokens=(entry["thoughts_tokens"][0], entry["thoughts_tokens"][1]),
+            token_prices=entry["token_prices"],
         )
         for model_id, entry in entries.items()
     }

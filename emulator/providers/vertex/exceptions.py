@@ -23,7 +23,9 @@ GATEWAY_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
     ErrorKind.UNSUPPORTED_MEDIA_TYPE: (400, "invalid_request_error", "unsupported_media_type"),
     ErrorKind.RATE_LIMITED: (429, "rate_limit_error", "rate_limit_exceeded"),
     ErrorKind.INTERNAL: (500, "server_error", "internal_error"),
+    ErrorKind.BAD_GATEWAY: (502, "server_error", "bad_gateway"),
     ErrorKind.UNAVAILABLE: (503, "server_error", "service_unavailable"),
+    ErrorKind.GATEWAY_TIMEOUT: (504, "server_error", "gateway_timeout"),
 }
 
 # ErrorKind -> (HTTP status, canonical status) on Google's paths. Google has no 402, 405, 413
@@ -40,7 +42,10 @@ GOOGLE_ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.UNSUPPORTED_MEDIA_TYPE: (400, "INVALID_ARGUMENT"),
     ErrorKind.RATE_LIMITED: (429, "RESOURCE_EXHAUSTED"),
     ErrorKind.INTERNAL: (500, "INTERNAL"),
+    # Google fronts answer a bad upstream with 502 and, in JSON, the UNAVAILABLE status.
+    ErrorKind.BAD_GATEWAY: (502, "UNAVAILABLE"),
     ErrorKind.UNAVAILABLE: (503, "UNAVAILABLE"),
+    ErrorKind.GATEWAY_TIMEOUT: (504, "DEADLINE_EXCEEDED"),
 }
 
 

@@ -15,10 +15,10 @@ from starlette.requests import Request
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
-from emulator.core.faults import JOB_FAILURE_REASON
+from emulator.core.faults import Fault
 from emulator.core.http import JSONResponse, read_json
 from emulator.core.images import MIME_TYPES, ImageSpec, request_picture
-from emulator.core.moderation import Category, Stage, Verdict
+from emulator.core.moderation import FORCED, Category, Stage, Verdict
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
 from emulator.providers.vertex.catalog import Model, models
@@ -75,11 +75,21 @@ def endpoint(surface: Surface) -> Callable[[Request], Awaitable[JSONResponse]]:
 
 async def generate_content(request: Request, surface: Surface) -> JSONResponse:
     rt = runtime(request)
-    authenticate(request, rt, surface)
-    if rt.faults.raise_if_due(PROVIDER_ID, request, starts_job=True):
-        # A synchronous API has no failed job to show: the call itself fails.
-        raise ApiError(ErrorKind.INTERNAL, JOB_FAILURE_REASON)
+    owner = authenticate(request, rt, surface)
     model_id = request.path_params["model"]
+    decision = rt.admit(
+        request,
+        provider=PROVIDER_ID,
+        route="generateContent",
+        model=model_id,
+        owner=owner,
+        starts_job=True,
+        rate_limited=True,
+    )
+    fate = decision.fate
+    if fate is not None and fate.status is not None:
+        # A synchronous API has no failed job to show: the call itself fails.
+        raise Fault(fate.status).error()
     model = models().get(model_id)
     if model is None:
         raise ApiError(
@@ -91,7 +101,19 @@ async def generate_content(request: Request, surface: Surface) -> JSONResponse:
     check(PROVIDER_ID, "request", body)
     images = await decode_images(body)
     asked = read_image_request(body, model, images)
-    return JSONResponse(await answer(rt, surface, model, asked))
+    forced = FORCED if fate is not None and fate.moderated else None
+    body = await answer(rt, surface, model, asked, forced)
+    # Charged by tokens once the answer is known; a balance that cannot pay is refused.
+    rt.wallets.charge(
+        PROVIDER_ID,
+        owner,
+        model.cost_cents(
+            body["usageMetadata"], rt.config.setting(PROVIDER_ID, model.id, "token_prices")
+        ),
+        default=rt.config.wallet_balance(PROVIDER_ID),
+        now=rt.clock.now(),
+    )
+    return JSONResponse(body)
 
 
 async def decode_images(body: dict[str, Any]) -> tuple[InputImage, ...]:
@@ -105,13 +127,15 @@ async def decode_images(body: dict[str, Any]) -> tuple[InputImage, ...]:
     return await anyio.to_thread.run_sync(decode_all)
 
 
-async def answer(rt: Runtime, surface: Surface, model: Model, asked: ImageRequest) -> dict:
+async def answer(
+    rt: Runtime, surface: Surface, model: Model, asked: ImageRequest, forced: Verdict | None
+) -> dict:
     now = rt.clock.now()
     # The picture and the counts follow the request; the id, unique per answer, follows the
     # emulator's seeded generator (a run replays with --seed).
     draw = random.Random(asked.seed)
     response_id = base64.urlsafe_b64encode(rt.rng.randbytes(16)).decode().rstrip("=")[:22]
-    verdict = rt.moderator.judge(asked.user_text)
+    verdict = forced or rt.moderator.judge(asked.user_text, PROVIDER_ID, model.id)
     prompt_text, prompt_images = (
         text_tokens(asked.text),
         model.input_image_tokens * len(asked.images),

@@ -13,7 +13,7 @@ from typing import Any
 
 import contracts
 from emulator.core import sizes
-from emulator.core.randomness import Duration
+from emulator.core.durations import Duration
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from emulator.core.auth import authenticate_bearer
 from emulator.core.clock import iso8601
 from emulator.core.datauri import decode_image_uris, is_data_uri
 from emulator.core.errors import ApiError, ErrorKind
-from emulator.core.faults import JOB_FAILURE_REASON
+from emulator.core.faults import settle
 from emulator.core.http import JSONResponse, public_base_url, read_json
 from emulator.core.images import ImageSpec, request_picture
 from emulator.core.jobs import Job, JobStatus
@@ -27,6 +27,7 @@ from emulator.core.moderation import Stage
 from emulator.core.randomness import seed_from
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
+from emulator.core.wallets import money
 from emulator.providers.vibedream.catalog import Model, models
 
 PROVIDER_ID = "vibedream"
@@ -49,13 +50,21 @@ def authenticate(request: Request, rt: Runtime) -> str:
 async def submit(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
-    job_fails = rt.faults.raise_if_due(PROVIDER_ID, request, starts_job=True)
-    model = models().get(request.path_params["model"])
+    model_id = request.path_params["model"]
+    decision = rt.admit(
+        request,
+        provider=PROVIDER_ID,
+        route="submit",
+        model=model_id,
+        owner=owner,
+        starts_job=True,
+        rate_limited=True,
+    )
+    model = models().get(model_id)
     if model is None:
         known = ", ".join(sorted(models()))
         raise ApiError(
-            ErrorKind.NOT_FOUND,
-            f"Model '{request.path_params['model']}' not found. Available models: {known}.",
+            ErrorKind.NOT_FOUND, f"Model '{model_id}' not found. Available models: {known}."
         )
     body = await read_json(request, rt.config.max_body_bytes)
     check(PROVIDER_ID, model.request_schema, body)
@@ -68,7 +77,7 @@ async def submit(request: Request) -> JSONResponse:
     now = rt.clock.now()
     tier = model.tier(params)
     duration = rt.config.job_duration(PROVIDER_ID, model.id) or tier.duration
-    verdict = rt.moderator.judge(params["prompt"])
+    verdict = rt.moderator.judge(params["prompt"], PROVIDER_ID, model.id)
     job = Job(
         id=rt.rng.uuid4(),
         provider=PROVIDER_ID,
@@ -80,7 +89,17 @@ async def submit(request: Request) -> JSONResponse:
         run_seconds=0.0 if verdict and verdict.stage is Stage.PROMPT else duration.draw(rt.rng),
         # Shortened: a job must not keep megabytes of base64 input alive.
         params=documented,
-        failure=MODERATION_FAILURE if verdict else (JOB_FAILURE_REASON if job_fails else None),
+        failure=MODERATION_FAILURE if verdict else None,
+    )
+    settle(job, decision.fate, MODERATION_FAILURE)
+    # Charged on submit (402 before anything is made); a prediction that fails gives it back.
+    rt.wallets.charge(
+        PROVIDER_ID,
+        owner,
+        money(tier.cost_cents),
+        default=rt.config.wallet_balance(PROVIDER_ID),
+        now=now,
+        refund_at=job.finishes_at if job.failure else None,
     )
     seed = chosen_seed(model, documented, rt)
     fmt = params["output_format"]
@@ -110,9 +129,15 @@ async def submit(request: Request) -> JSONResponse:
 async def get_prediction(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
-    rt.faults.raise_if_due(PROVIDER_ID, request)
+    job = rt.store.get_job(request.path_params["prediction_id"])
+    rt.admit(
+        request,
+        provider=PROVIDER_ID,
+        route="poll",
+        model=job.model if job else None,
+        owner=owner,
+    )
     prediction_id = request.path_params["prediction_id"]
-    job = rt.store.get_job(prediction_id)
     if job is None or job.provider != PROVIDER_ID or job.owner != owner:
         raise ApiError(ErrorKind.NOT_FOUND, f"Prediction '{prediction_id}' not found.")
     state = job.state_at(rt.clock.now())
