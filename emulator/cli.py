@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
+import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -13,9 +15,13 @@ import uvicorn
 from emulator.app import create_app
 from emulator.config import Config, ConfigError
 from emulator.core.runtime import Runtime
+from emulator.core.scenarios import ScenarioError
 from emulator.providers import PROVIDERS
 
 PROG = "imagegen-emulator"
+SERVE_PROFILE = "dev"  # unless --profile or the config file's `profile` says otherwise
+ADMIN_TOKEN_ENV = "IMAGEGEN_EMULATOR_ADMIN_TOKEN"
+MIN_TOKEN_LENGTH = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve every emulated provider and the admin API (/_emulator/) on one port.",
         epilog="examples:\n  imagegen-emulator serve\n"
         "  imagegen-emulator serve --port 9000 --seed 42\n"
-        "  imagegen-emulator serve --config emulator.toml --clock virtual",
+        "  imagegen-emulator serve --profile chaos --seed 7\n"
+        "  imagegen-emulator serve --config emulator.toml --clock virtual\n"
+        '  imagegen-emulator serve --host 0.0.0.0 --admin-token "$(openssl rand -hex 16)"',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument(
@@ -39,6 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=8000, help="port; 0 picks a free one (default 8000)"
     )
     serve.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    serve.add_argument(
+        "--profile",
+        help="instant, dev (default), realistic, chaos, or one of the config's [profiles];"
+        " overrides the config's `profile`",
+    )
+    serve.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="require this token on /_emulator/ (Authorization: Bearer TOKEN); needed when"
+        " --host is not a loopback address (default: the env var IMAGEGEN_EMULATOR_ADMIN_TOKEN)",
+    )
     serve.add_argument(
         "--seed", type=int, help="seed of every random choice (default: config, else random)"
     )
@@ -64,6 +83,15 @@ def fail(message: str) -> int:
     return 2
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def listen(host: str, port: int) -> socket.socket:
     """Bind before starting, to refuse a busy port clearly and to learn the port when it is 0."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -87,8 +115,10 @@ def banner(base_url: str, runtime: Runtime) -> str:
     seed = runtime.rng.seed
     lines = [
         f"imagegen-emulator listening on {base_url}",
-        f"  clock: {runtime.clock.mode}    seed: {seed} (replay with --seed {seed})",
-        f"  admin: {base_url}/_emulator/health",
+        f"  profile: {runtime.config.profile}    clock: {runtime.clock.mode}"
+        f"    seed: {seed} (replay with --seed {seed})",
+        f"  admin: {base_url}/_emulator/health"
+        + ("  (admin token required)" if runtime.config.admin_token else ""),
     ]
     for provider in PROVIDERS:
         lines += [
@@ -101,9 +131,24 @@ def banner(base_url: str, runtime: Runtime) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     try:
-        config = Config.load(args.config) if args.config else Config()
+        config = (
+            Config.load(args.config, SERVE_PROFILE)
+            if args.config
+            else Config(profile=SERVE_PROFILE)
+        )
+        if args.profile:
+            config = config.with_profile(args.profile)
     except ConfigError as exc:
         return fail(str(exc))
+    token = args.admin_token or os.environ.get(ADMIN_TOKEN_ENV) or config.admin_token
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        return fail(f"the admin token must be at least {MIN_TOKEN_LENGTH} characters")
+    if token is None and not is_loopback(args.host):
+        return fail(
+            f"listening on {args.host} exposes the admin API beyond this machine:"
+            f" give --admin-token (or {ADMIN_TOKEN_ENV})"
+        )
+    config.admin_token = token
     if args.seed is not None:
         config.seed = args.seed
     if args.clock:
@@ -115,7 +160,11 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
         return fail(f"cannot listen on {args.host}:{args.port}: {reason}")
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except ScenarioError as exc:
+        sock.close()
+        return fail(f"config: {exc}")
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
     print(banner(f"http://{shown_host}:{port}{args.root_path}", app.state.runtime), flush=True)

@@ -65,7 +65,9 @@ class Config:
         self._check_settings()
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Config:
+    def from_mapping(
+        cls, data: Mapping[str, Any], default_profile: str = DEFAULT_PROFILE
+    ) -> Config:
         errors = sorted(_schema_validator().iter_errors(data), key=lambda e: list(e.path))
         if errors:
             first = errors[0]
@@ -86,7 +88,7 @@ class Config:
             api_keys=data.get("auth", {}).get("keys"),
             providers=dict(data.get("providers", {})),
             defaults=dict(data.get("defaults", {})),
-            profile=data.get("profile", DEFAULT_PROFILE),
+            profile=data.get("profile", default_profile),
             profiles=dict(data.get("profiles", {})),
             scenarios=list(data.get("scenarios", [])),
             journal_size=data.get("journal_size", DEFAULT_JOURNAL_SIZE),
@@ -94,7 +96,7 @@ class Config:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> Config:
+    def load(cls, path: str | Path, default_profile: str = DEFAULT_PROFILE) -> Config:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
@@ -106,7 +108,7 @@ class Config:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         try:
-            return cls.from_mapping(data)
+            return cls.from_mapping(data, default_profile)
         except ConfigError as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
 
