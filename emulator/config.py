@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -177,24 +177,33 @@ class Config:
 
     def duration(self, provider: str, model: str | None, key: str) -> Duration | None:
         """A duration setting (job_duration, queue_duration, latency), or None when unset."""
-        value = self.setting(provider, model, key)
-        return None if value is None else Duration.parse(value)
+        return self._parsed(provider, model, key, Duration.parse)
 
     def latency(self, provider: str, model: str | None) -> Duration:
         return self.duration(provider, model, "latency") or ZERO
 
     def fault_table(self, provider: str, model: str | None) -> FaultTable:
-        value = self.setting(provider, model, "faults")
-        return NO_FAULTS if not value else FaultTable.parse(value)
+        return self._parsed(provider, model, "faults", FaultTable.parse) or NO_FAULTS
 
     def moderation_rules(self, provider: str, model: str | None) -> tuple[Rule, ...]:
-        value = self.setting(provider, model, "moderation")
-        return tuple(Rule.parse(entry) for entry in value or ())
+        rules = self._parsed(provider, model, "moderation", lambda v: tuple(map(Rule.parse, v)))
+        return rules or ()
 
     def wallet_balance(self, provider: str) -> Decimal:
         """The balance every key's wallet with this provider starts with."""
-        value = self.setting(provider, None, "wallet_balance")
-        return money(DEFAULT_WALLET_BALANCE if value is None else value)
+        balance = self._parsed(provider, None, "wallet_balance", money)
+        return money(DEFAULT_WALLET_BALANCE) if balance is None else balance
+
+    def _parsed(
+        self, provider: str, model: str | None, key: str, parse: Callable[[Any], Any]
+    ) -> Any:
+        """A setting turned into its object once (requests read them on the hot path); None
+        when unset. The values were checked on load, so parsing cannot fail here."""
+        memo_key = (provider, model, f"parsed:{key}")
+        if memo_key not in self._memo:
+            value = self.setting(provider, model, key)
+            self._memo[memo_key] = None if value is None else parse(value)
+        return self._memo[memo_key]
 
     def key_table(self) -> dict[str, list[str]]:
         """Accepted keys per provider id ("*" for all), for the KeyPolicy."""
