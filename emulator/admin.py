@@ -24,7 +24,7 @@ from emulator.core.faults import NAMES, Fault
 from emulator.core.http import JSONResponse, read_json
 from emulator.core.journal import FILTERS
 from emulator.core.runtime import Runtime, runtime
-from emulator.core.scenarios import ScenarioError, parse_scenario
+from emulator.core.scenarios import ScenarioError, parse_scenarios
 from emulator.core.wallets import money
 from emulator.providers import PROVIDERS
 
@@ -106,8 +106,7 @@ async def replace_config(request: Request) -> JSONResponse:
         raise ApiError(ErrorKind.INVALID_REQUEST, "Send the config as a JSON object.")
     try:
         config = Config.from_mapping(body)
-        for index, raw in enumerate(config.scenarios):
-            parse_scenario(raw, f"scenarios[{index}]", rt.provider_ids)
+        parse_scenarios(config.scenarios, rt.provider_ids, "scenarios")
     except (ConfigError, ScenarioError) as exc:
         raise ApiError(ErrorKind.INVALID_REQUEST, f"config: {exc}") from None
     config.admin_token = rt.config.admin_token  # the token is the CLI's, not the API's
@@ -128,10 +127,11 @@ async def add_scenarios(request: Request) -> JSONResponse:
     rt = runtime(request)
     body = await read_json(request, MAX_ADMIN_BODY)
     entries = body if isinstance(body, list) else [body]
-    try:
-        added = [rt.scenarios.parse_and_add(raw, rt.provider_ids).view() for raw in entries]
+    try:  # all or nothing: a list with one bad scenario adds none
+        parse_scenarios(entries, rt.provider_ids, "scenarios" if isinstance(body, list) else "")
     except ScenarioError as exc:
         raise ApiError(ErrorKind.INVALID_REQUEST, f"scenario: {exc}") from None
+    added = [rt.scenarios.parse_and_add(raw, rt.provider_ids).view() for raw in entries]
     return JSONResponse({"added": added, "scenarios": rt.scenarios.list()})
 
 
@@ -190,8 +190,13 @@ async def queue_fault(request: Request) -> JSONResponse:
 
 
 async def clear_faults(request: Request) -> JSONResponse:
+    """Clears what GET /_emulator/faults shows; scenarios with a narrower match stay."""
     rt = runtime(request)
-    rt.scenarios.clear()
+    for scenario in rt.scenarios.list():
+        if scenario["match"]["provider"] and not any(
+            scenario["match"][k] for k in ("route", "model", "key_fingerprint")
+        ):
+            rt.scenarios.remove(scenario["id"])
     return JSONResponse({"pending": pending_faults(rt)})
 
 

@@ -60,9 +60,9 @@ class Config:
     admin_token: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_settings()
         self._layers = self._resolve_layers()
         self._memo: dict[tuple[str, str | None, str], Any] = {}
-        self._check_settings()
 
     @classmethod
     def from_mapping(
@@ -236,14 +236,26 @@ class Config:
         return layers
 
     def _check_settings(self) -> None:
-        """Every duration, fault table and moderation rule, in every layer, must make sense
-        now rather than at the first request."""
-        for providers, defaults in self._layers:
-            scopes: list[tuple[str, Mapping[str, Any]]] = [("defaults", defaults)]
+        """Every duration, fault table and moderation rule, in this config and in every
+        profile it defines (used or not), must make sense now rather than at a request."""
+        known = {**builtin_profiles(), **self.profiles}
+        named = [("", self.providers, self.defaults)]
+        for name, profile in self.profiles.items():
+            extends = profile.get("extends")
+            if extends is not None and extends not in known:
+                raise ConfigError(
+                    f"profiles.{name}.extends: no profile named {extends!r};"
+                    f" known: {', '.join(sorted(known))}"
+                )
+            named.append(
+                (f"profiles.{name}.", profile.get("providers", {}), profile.get("defaults", {}))
+            )
+        for prefix, providers, defaults in named:
+            scopes: list[tuple[str, Mapping[str, Any]]] = [(f"{prefix}defaults", defaults)]
             for provider, section in providers.items():
-                scopes.append((f"providers.{provider}", section))
+                scopes.append((f"{prefix}providers.{provider}", section))
                 for model, model_section in section.get("models", {}).items():
-                    scopes.append((f"providers.{provider}.models.{model}", model_section))
+                    scopes.append((f"{prefix}providers.{provider}.models.{model}", model_section))
             for where, scope in scopes:
                 _check_scope(where, scope)
 

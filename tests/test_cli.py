@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from emulator.cli import ADMIN_TOKEN_ENV
 
 SERVE = [sys.executable, "-m", "emulator", "serve", "--host", "127.0.0.1"]
 
@@ -154,3 +157,99 @@ def test_help_lists_the_options() -> None:
     )
     for option in ("--host", "--port", "--config", "--seed"):
         assert option in result.stdout
+
+
+# ---------------------------------------------------------------------- profiles, admin token
+
+
+def read_banner(process: subprocess.Popen[str]) -> tuple[str, str]:
+    base_url, lines = wait_for_base_url(process)
+    banner = "".join(lines)
+    while "/api/v1/predictions/<id>" not in banner:
+        banner += process.stdout.readline()  # type: ignore[union-attr]
+    return base_url, banner
+
+
+def without_token_env() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name != ADMIN_TOKEN_ENV}
+
+
+def test_serve_defaults_to_the_dev_profile(server) -> None:
+    _, _, banner = server
+    assert "profile: dev" in banner
+    assert "admin token required" not in banner
+
+
+def test_serve_profile_is_shown_in_the_banner_and_applied() -> None:
+    process = start("--port", "0", "--profile", "chaos", "--clock", "virtual")
+    try:
+        base_url, banner = read_banner(process)
+        assert "profile: chaos" in banner
+        assert "clock: virtual" in banner
+        config = httpx.get(f"{base_url}/_emulator/config").json()["config"]
+        assert config["profile"] == "chaos"
+    finally:
+        stop(process)
+
+
+def test_serve_profile_may_name_a_profile_of_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "emulator.toml"
+    path.write_text('profile = "realistic"\n[profiles.mine]\nextends = "dev"\n')
+    process = start("--port", "0", "--config", str(path), "--profile", "mine")
+    try:
+        _, banner = read_banner(process)
+        assert "profile: mine" in banner  # --profile wins over the file's
+    finally:
+        stop(process)
+
+
+def test_serve_with_an_admin_token_guards_the_admin_api() -> None:
+    process = start("--port", "0", "--admin-token", "long-enough-token")
+    try:
+        base_url, banner = read_banner(process)
+        assert "(admin token required)" in banner
+        assert "long-enough-token" not in banner
+        refused = httpx.get(f"{base_url}/_emulator/health")
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "unauthenticated"
+        allowed = httpx.get(
+            f"{base_url}/_emulator/health", headers={"Authorization": "Bearer long-enough-token"}
+        )
+        assert allowed.status_code == 200
+    finally:
+        stop(process)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--host", "0.0.0.0"],
+            "listening on 0.0.0.0 exposes the admin API beyond this machine:"
+            f" give --admin-token (or {ADMIN_TOKEN_ENV})",
+        ),
+        (
+            ["--host", "0.0.0.0", "--admin-token", "short"],
+            "the admin token must be at least 8 characters",
+        ),
+        (["--admin-token", "1234567"], "the admin token must be at least 8 characters"),
+        (
+            ["--profile", "nope"],
+            "profile: no profile named 'nope'; known: chaos, dev, instant, realistic",
+        ),
+    ],
+)
+def test_unsafe_or_unknown_serve_options_are_refused_with_one_clear_line(
+    args: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        [*SERVE, "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=without_token_env(),
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"imagegen-emulator: error: {message}\n"
+    assert result.stdout == ""  # refused before listening: no banner

@@ -146,6 +146,16 @@ class Scenarios:
         self._ids = itertools.count(1)
 
 
+def parse_scenarios(entries: Sequence[Any], provider_ids: Sequence[str], where: str) -> None:
+    """Check a list of scenarios, naming the bad one's place (`where[index]`)."""
+    for index, raw in enumerate(entries):
+        try:
+            parse_scenario(raw, "check", provider_ids)
+        except ScenarioError as exc:
+            place = f"{where}[{index}]: " if where else ""
+            raise ScenarioError(f"{place}{exc}") from None
+
+
 def parse_scenario(raw: Any, scenario_id: str, provider_ids: Sequence[str]) -> Scenario:
     """A scenario from its JSON / TOML form; ScenarioError says what is wrong and where."""
     if not isinstance(raw, Mapping):
