@@ -91,7 +91,7 @@ def test_wallet_balance_and_rate_limit_settings_are_checked_on_load() -> None:
         }
     )
     assert config.wallet_balance("3daistudio") == Decimal("150.00")
-    assert config.wallet_balance("vibedream") == Decimal("1000.00")
+    assert config.wallet_balance("vibedream") == Decimal("1000000.00")  # instant profile
     for bad in (
         {"wallet_balance": -1},
         {"rate_limit": {"requests": 0, "per_seconds": 60}},
