@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 FAULT_HEADER = "x-emulator-fault"
 LATENCY_HEADER = "x-emulator-latency"
+FAULT_HEADER_RAW = FAULT_HEADER.encode()
+LATENCY_HEADER_RAW = LATENCY_HEADER.encode()
 DECISION_SCOPE_KEY = "emulator.decision"
 DEFAULT_RETRY_AFTER = 1
 MAX_HEADER_LATENCY = 600.0
@@ -250,18 +252,12 @@ class FaultPolicy:
         """Record the decision on the request, then raise its HTTP fault if it has one. A job
         fault on a request that starts no job is ignored (scenarios keep it for the next)."""
         config = self.config
-        decision = Decision(
-            provider,
-            route,
-            model,
-            owner,
-            timeout_seconds=_number(config.setting(provider, model, "timeout_seconds"), 30.0),
-            slow_body_seconds=_number(config.setting(provider, model, "slow_body_seconds"), 5.0),
-        )
+        decision = Decision(provider, route, model, owner)
         request.scope[DECISION_SCOPE_KEY] = decision
         finish_at = None
         latency: float | None = None
-        fault = _header_fault(request)
+        fault_header, latency_header = _emulator_headers(request.scope["headers"])
+        fault = _header_fault(fault_header)
         if fault is not None:
             decision.source = "header"
         else:
@@ -277,7 +273,12 @@ class FaultPolicy:
         if fault is not None and fault.fails_job and not starts_job:
             fault = None  # nothing to fail later: answer normally
         decision.fault = fault
-        header_latency = _header_latency(request)
+        if fault is not None and fault.name in (Delivery.TIMEOUT, Delivery.SLOW):
+            timeout = config.setting(provider, model, "timeout_seconds")
+            slow = config.setting(provider, model, "slow_body_seconds")
+            decision.timeout_seconds = decision.timeout_seconds if timeout is None else timeout
+            decision.slow_body_seconds = decision.slow_body_seconds if slow is None else slow
+        header_latency = _header_latency(latency_header)
         if header_latency is not None:
             latency = header_latency
         if latency is None:
@@ -293,8 +294,20 @@ class FaultPolicy:
         return self.scenarios.clock.now()
 
 
-def _header_fault(request: Request) -> Fault | None:
-    header = request.headers.get(FAULT_HEADER)
+def _emulator_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """(X-Emulator-Fault, X-Emulator-Latency) in one pass over the raw headers (ASGI names
+    them in lower case): a request reads them on the hot path."""
+    fault = latency = None
+    for name, value in raw:
+        if name.startswith(b"x-emulator-"):
+            if name == FAULT_HEADER_RAW:
+                fault = value.decode("latin-1")
+            elif name == LATENCY_HEADER_RAW:
+                latency = value.decode("latin-1")
+    return fault, latency
+
+
+def _header_fault(header: str | None) -> Fault | None:
     if not header:
         return None
     try:
@@ -303,8 +316,7 @@ def _header_fault(request: Request) -> Fault | None:
         raise ApiError(ErrorKind.INVALID_REQUEST, f"{FAULT_HEADER}: {exc}.") from None
 
 
-def _header_latency(request: Request) -> float | None:
-    header = request.headers.get(LATENCY_HEADER)
+def _header_latency(header: str | None) -> float | None:
     if header is None:
         return None
     try:
@@ -317,7 +329,3 @@ def _header_latency(request: Request) -> float | None:
             f"{LATENCY_HEADER}: give seconds from 0 to {MAX_HEADER_LATENCY:g}, got {header!r}.",
         )
     return seconds
-
-
-def _number(value: object, default: float) -> float:
-    return default if value is None else float(value)  # type: ignore[arg-type]
