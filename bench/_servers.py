@@ -84,8 +84,6 @@ def _build_app(name: str) -> Starlette:
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
-    import uvicorn
-
     from emulator.cli import listen
 
     parser = argparse.ArgumentParser(prog="python -m bench._servers")
@@ -97,13 +95,21 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     app = _build_app(args.app)
     sock = _plain_listen(HOST, 0) if args.no_nodelay else listen(HOST, 0)
+    return run_uvicorn(app, sock, args.loop)
+
+
+def run_uvicorn(app: Starlette, sock: socket.socket, loop: str = "uvloop") -> int:
+    """Print ``PORT <n>`` and serve with the benches' uvicorn settings until stopped: one
+    worker, `loop`, httptools, access log off."""
+    import uvicorn
+
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     os.dup2(2, 1)  # nothing else goes to the pipe the parent stops reading
     config = uvicorn.Config(
         app,
         log_level="warning",
         access_log=False,
-        loop=args.loop,
+        loop=loop,
         http="httptools",
         workers=1,
         timeout_graceful_shutdown=2,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -47,6 +46,7 @@ from bench._servers import (
     install_sigterm_handler,
     median,
     percentile,
+    run_uvicorn,
     z_image_body,
 )
 
@@ -69,29 +69,11 @@ JOURNAL = "/_emulator/requests"
 def serve_main(latency: float) -> int:
     """The emulator with configured latency on the real clock; same uvicorn settings as
     `python -m bench._servers emulator`. Prints ``PORT <n>`` like it."""
-    import uvicorn
-
     from emulator import Config, create_app
     from emulator.cli import listen
 
     app = create_app(Config(clock="real", seed=1, profile="instant", defaults={"latency": latency}))
-    sock = listen(HOST, 0)
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
-    os.dup2(2, 1)  # nothing else goes to the pipe the parent stops reading
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        workers=1,
-        timeout_graceful_shutdown=2,
-    )
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
-    return 0
+    return run_uvicorn(app, listen(HOST, 0))
 
 
 class LatencyServer(ServerProcess):
