@@ -3,15 +3,14 @@ Another model of the same protocol (Gemini 3.1 Flash, Seedream, ...) is a data c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from importlib import resources
 
 from emulator.core import sizes
 from emulator.core.durations import Duration
+from emulator.core.tables import read_table
 
 
 @dataclass(frozen=True)
@@ -32,8 +31,7 @@ class Model:
 
 @cache
 def models() -> dict[str, Model]:
-    path = resources.files("emulator.providers.aistudio3d").joinpath("models.json")
-    entries = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("$")}
+    entries = read_table("emulator.providers.aistudio3d")
     return {
         model_id: Model(
             id=model_id,

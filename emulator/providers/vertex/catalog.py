@@ -3,15 +3,14 @@ token costs and the modelVersion each answers with. Adding a model is a data cha
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from emulator.core import sizes
+from emulator.core.tables import read_table
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,7 @@ class Model:
 
 @cache
 def models() -> dict[str, Model]:
-    path = resources.files("emulator.providers.vertex").joinpath("models.json")
-    entries = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("$")}
+    entries = read_table("emulator.providers.vertex")
     return {
         model_id: Model(
             id=model_id,

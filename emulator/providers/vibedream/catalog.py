@@ -3,17 +3,16 @@ parameters map to an output size. Adding a model with the same protocol is a dat
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
-from importlib import resources
 from typing import Any
 
 import contracts
 from emulator.core import sizes
 from emulator.core.durations import Duration
+from emulator.core.tables import read_table
 
 
 @dataclass(frozen=True)
@@ -85,8 +84,7 @@ class Model:
 
 @cache
 def models() -> dict[str, Model]:
-    path = resources.files("emulator.providers.vibedream").joinpath("models.json")
-    entries = json.loads(path.read_text())
+    entries = read_table("emulator.providers.vibedream")
     return {
         model_id: Model(
             id=model_id,
