@@ -26,6 +26,7 @@ import jsonschema
 from emulator.core.durations import ZERO, Duration
 from emulator.core.faults import FaultTable
 from emulator.core.moderation import Rule
+from emulator.core.rate_limits import RateLimit
 from emulator.core.wallets import money
 
 # 14 input images of 7 MB each, base64-encoded (x4/3), plus room for the rest of the JSON.
@@ -63,6 +64,7 @@ class Config:
         self._check_settings()
         self._layers = self._resolve_layers()
         self._memo: dict[tuple[str, str | None, str], Any] = {}
+        self._parsed_memo: dict[tuple[str, str | None, str], Any] = {}
 
     @classmethod
     def from_mapping(
@@ -164,13 +166,18 @@ class Config:
         self._memo[memo_key] = value
         return value
 
-    def set_for_model(self, provider: str, model: str | None, key: str) -> bool:
-        """Whether some layer sets `key` on this very model (a model's own rate limit is a
-        bucket of its own)."""
-        return model is not None and any(
-            key in providers.get(provider, {}).get("models", {}).get(model, {})
-            for providers, _ in self._layers
-        )
+    def rate_limit(self, provider: str, model: str | None) -> tuple[RateLimit | None, str]:
+        """The limit on this model's generation requests, and its bucket: the model's own
+        when some layer sets one on this very model, else "*" (the provider's, shared)."""
+
+        def with_bucket(value: Any) -> tuple[RateLimit | None, str]:
+            own = model is not None and any(
+                "rate_limit" in providers.get(provider, {}).get("models", {}).get(model, {})
+                for providers, _ in self._layers
+            )
+            return RateLimit.from_setting(value), model if own and model else "*"
+
+        return self._parsed(provider, model, "rate_limit", with_bucket) or (None, "*")
 
     def job_duration(self, provider: str, model: str) -> Duration | None:
         return self.duration(provider, model, "job_duration")
@@ -199,11 +206,11 @@ class Config:
     ) -> Any:
         """A setting turned into its object once (requests read them on the hot path); None
         when unset. The values were checked on load, so parsing cannot fail here."""
-        memo_key = (provider, model, f"parsed:{key}")
-        if memo_key not in self._memo:
+        memo_key = (provider, model, key)
+        if memo_key not in self._parsed_memo:
             value = self.setting(provider, model, key)
-            self._memo[memo_key] = None if value is None else parse(value)
-        return self._memo[memo_key]
+            self._parsed_memo[memo_key] = None if value is None else parse(value)
+        return self._parsed_memo[memo_key]
 
     def key_table(self) -> dict[str, list[str]]:
         """Accepted keys per provider id ("*" for all), for the KeyPolicy."""

@@ -36,6 +36,8 @@ FAULT_HEADER_RAW = FAULT_HEADER.encode()
 LATENCY_HEADER_RAW = LATENCY_HEADER.encode()
 DECISION_SCOPE_KEY = "emulator.decision"
 DEFAULT_RETRY_AFTER = 1
+DEFAULT_TIMEOUT_SECONDS = 30.0  # how long `timeout` holds a connection (setting timeout_seconds)
+DEFAULT_SLOW_BODY_SECONDS = 5.0  # over how long `slow` sends a body (setting slow_body_seconds)
 MAX_HEADER_LATENCY = 600.0
 
 # HTTP faults by the status they answer with.
@@ -187,8 +189,8 @@ class Decision:
     source: str | None = None  # header, scenario or random
     latency: float = 0.0  # seconds to hold the answer
     fate: JobFate | None = None  # for a request that starts a job
-    timeout_seconds: float = 30.0
-    slow_body_seconds: float = 5.0
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    slow_body_seconds: float = DEFAULT_SLOW_BODY_SECONDS
 
     @property
     def delivery(self) -> Delivery | None:

@@ -15,7 +15,7 @@ from emulator.core.images import ImageCache
 from emulator.core.journal import Journal
 from emulator.core.moderation import Moderator
 from emulator.core.randomness import SeededRandom
-from emulator.core.rate_limits import RateLimit, RateLimiter
+from emulator.core.rate_limits import RateLimiter
 from emulator.core.scenarios import ScenarioError, Scenarios
 from emulator.core.store import STORES, Store
 from emulator.core.wallets import Wallets
@@ -85,10 +85,9 @@ class Runtime:
             starts_job=starts_job,
         )
         if rate_limited and owner is not None:
-            limit = RateLimit.from_setting(self.config.setting(provider, model, "rate_limit"))
+            limit, bucket = self.config.rate_limit(provider, model)
             if limit is not None:
-                scope = model if self.config.set_for_model(provider, model, "rate_limit") else "*"
-                self.rate_limiter.take((provider, scope, owner), limit, self.clock.now())
+                self.rate_limiter.take((provider, bucket, owner), limit, self.clock.now())
         return decision
 
     def load_scenarios(self) -> None:
