@@ -20,11 +20,11 @@ from emulator.config import Config, ConfigError
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
-from emulator.core.faults import NAMES, Fault
+from emulator.core.faults import NAMES, Fault, canonical_name
 from emulator.core.http import JSONResponse, read_json
 from emulator.core.journal import FILTERS
 from emulator.core.runtime import Runtime, runtime
-from emulator.core.scenarios import ScenarioError, parse_scenarios
+from emulator.core.scenarios import ScenarioError, Scenarios
 from emulator.core.wallets import money
 from emulator.providers import PROVIDERS
 
@@ -106,7 +106,7 @@ async def replace_config(request: Request) -> JSONResponse:
         raise ApiError(ErrorKind.INVALID_REQUEST, "Send the config as a JSON object.")
     try:
         config = Config.from_mapping(body)
-        parse_scenarios(config.scenarios, rt.provider_ids, "scenarios")
+        Scenarios().load(config.scenarios, rt.provider_ids, "scenarios")  # a dry run
     except (ConfigError, ScenarioError) as exc:
         raise ApiError(ErrorKind.INVALID_REQUEST, f"config: {exc}") from None
     config.admin_token = rt.config.admin_token  # the token is the CLI's, not the API's
@@ -127,12 +127,13 @@ async def add_scenarios(request: Request) -> JSONResponse:
     rt = runtime(request)
     body = await read_json(request, MAX_ADMIN_BODY)
     entries = body if isinstance(body, list) else [body]
+    where = "scenarios" if isinstance(body, list) else ""
     try:  # all or nothing: a list with one bad scenario adds none
-        parse_scenarios(entries, rt.provider_ids, "scenarios" if isinstance(body, list) else "")
+        added = rt.scenarios.load(entries, rt.provider_ids, where)
     except ScenarioError as exc:
         raise ApiError(ErrorKind.INVALID_REQUEST, f"scenario: {exc}") from None
-    added = [rt.scenarios.parse_and_add(raw, rt.provider_ids).view() for raw in entries]
-    return JSONResponse({"added": added, "scenarios": rt.scenarios.list()})
+    views = [scenario.view() for scenario in added]
+    return JSONResponse({"added": views, "scenarios": rt.scenarios.list()})
 
 
 async def clear_scenarios(request: Request) -> JSONResponse:
@@ -147,18 +148,7 @@ async def clear_scenarios(request: Request) -> JSONResponse:
 
 
 async def get_faults(request: Request) -> JSONResponse:
-    return JSONResponse({"pending": pending_faults(runtime(request))})
-
-
-def pending_faults(rt: Runtime) -> dict[str, list[str]]:
-    """Faults still to come from scenarios that match a whole provider: the queue view."""
-    pending: dict[str, list[str]] = {}
-    for scenario in rt.scenarios.list():
-        match = scenario["match"]
-        if match["provider"] and not any(match[k] for k in ("route", "model", "key_fingerprint")):
-            names = [step["fault"] for step in scenario["remaining"] if "fault" in step]
-            pending.setdefault(match["provider"], []).extend(names)
-    return {provider: names for provider, names in pending.items() if names}
+    return JSONResponse({"pending": runtime(request).scenarios.pending_per_provider()})
 
 
 async def queue_fault(request: Request) -> JSONResponse:
@@ -176,28 +166,20 @@ async def queue_fault(request: Request) -> JSONResponse:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
             raise ApiError(ErrorKind.INVALID_REQUEST, f"{name} must be a whole number 0..10000.")
     try:
-        fault = Fault.parse(f"{body.get('error')}; retry-after={retry_after}")
+        fault = Fault(canonical_name(str(body.get("error"))), retry_after)
     except ValueError:
         names = ", ".join(NAMES)
         raise ApiError(ErrorKind.INVALID_REQUEST, f"error must be one of {names}.") from None
     if count:
-        step = {"fault": f"{fault.name}; retry-after={fault.retry_after}", "times": count}
-        rt.scenarios.parse_and_add(
-            {"name": f"{count} x {fault.name}", "match": {"provider": provider}, "steps": [step]},
-            rt.provider_ids,
-        )
-    return JSONResponse({"pending": pending_faults(rt)})
+        rt.scenarios.queue(provider, fault, count)
+    return JSONResponse({"pending": rt.scenarios.pending_per_provider()})
 
 
 async def clear_faults(request: Request) -> JSONResponse:
     """Clears what GET /_emulator/faults shows; scenarios with a narrower match stay."""
     rt = runtime(request)
-    for scenario in rt.scenarios.list():
-        if scenario["match"]["provider"] and not any(
-            scenario["match"][k] for k in ("route", "model", "key_fingerprint")
-        ):
-            rt.scenarios.remove(scenario["id"])
-    return JSONResponse({"pending": pending_faults(rt)})
+    rt.scenarios.clear_provider_wide()
+    return JSONResponse({"pending": rt.scenarios.pending_per_provider()})
 
 
 async def get_requests(request: Request) -> JSONResponse:

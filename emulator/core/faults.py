@@ -26,6 +26,7 @@ from emulator.core.errors import ApiError, ErrorKind
 
 if TYPE_CHECKING:
     from emulator.config import Config
+    from emulator.core.clock import Clock
     from emulator.core.jobs import Job
     from emulator.core.randomness import SeededRandom
     from emulator.core.scenarios import Scenarios
@@ -236,10 +237,13 @@ class FaultTable:
 class FaultPolicy:
     """Decides each request's fault, latency and job fate (see the module docstring)."""
 
-    def __init__(self, config: Config, rng: SeededRandom, scenarios: Scenarios) -> None:
+    def __init__(
+        self, config: Config, rng: SeededRandom, scenarios: Scenarios, clock: Clock
+    ) -> None:
         self.config = config
         self.rng = rng
         self.scenarios = scenarios
+        self.clock = clock
 
     def decide(
         self,
@@ -267,7 +271,7 @@ class FaultPolicy:
             if step is not None:
                 decision.source = "scenario"
                 fault, latency = step.fault, step.latency
-                finish_at = step.finish_at(request_time=self._now())
+                finish_at = step.finish_at(request_time=self.clock.now())
             else:
                 name = config.fault_table(provider, model).pick(self.rng)
                 if name is not None:
@@ -291,9 +295,6 @@ class FaultPolicy:
         if fault is not None and fault.http_kind is not None:
             raise fault.error()
         return decision
-
-    def _now(self) -> float:
-        return self.scenarios.clock.now()
 
 
 def _emulator_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:

@@ -16,7 +16,7 @@ from emulator.core.journal import Journal
 from emulator.core.moderation import Moderator
 from emulator.core.randomness import SeededRandom
 from emulator.core.rate_limits import RateLimiter
-from emulator.core.scenarios import ScenarioError, Scenarios
+from emulator.core.scenarios import Scenarios
 from emulator.core.store import STORES, Store
 from emulator.core.wallets import Wallets
 
@@ -43,7 +43,7 @@ class Runtime:
         clock = CLOCKS[config.clock](config.clock_start)
         rng = SeededRandom(config.seed)
         fault_rng = rng.fork("faults")
-        scenarios = Scenarios(clock)
+        scenarios = Scenarios()
         runtime = cls(
             config=config,
             provider_ids=tuple(provider_ids),
@@ -55,7 +55,7 @@ class Runtime:
             keys=KeyPolicy(config.key_table()),
             moderator=Moderator(config, fault_rng),
             scenarios=scenarios,
-            faults=FaultPolicy(config, fault_rng, scenarios),
+            faults=FaultPolicy(config, fault_rng, scenarios, clock),
             wallets=Wallets(),
             rate_limiter=RateLimiter(),
             journal=Journal(config.journal_size),
@@ -92,11 +92,7 @@ class Runtime:
 
     def load_scenarios(self) -> None:
         """The config's scenarios, from their first step."""
-        for index, raw in enumerate(self.config.scenarios):
-            try:
-                self.scenarios.parse_and_add(raw, self.provider_ids)
-            except ScenarioError as exc:
-                raise ScenarioError(f"scenarios[{index}]: {exc}") from None
+        self.scenarios.load(self.config.scenarios, self.provider_ids, "scenarios")
 
     def apply_config(self, config: Config) -> None:
         """Run on a new config from now on. Jobs, files, wallets and the clock stay; the
@@ -105,7 +101,7 @@ class Runtime:
         self.config = config
         self.keys = KeyPolicy(config.key_table())
         self.moderator = Moderator(config, self.fault_rng)
-        self.faults = FaultPolicy(config, self.fault_rng, self.scenarios)
+        self.faults = FaultPolicy(config, self.fault_rng, self.scenarios, self.clock)
         if self.journal.size != config.journal_size:
             self.journal = Journal(config.journal_size)
         self.scenarios.clear()

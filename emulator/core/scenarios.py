@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import Any
 
 from emulator.core.auth import fingerprint
-from emulator.core.clock import Clock
 from emulator.core.faults import Fault, canonical_name
 
 MATCH_KEYS = ("provider", "route", "model", "key")
@@ -103,17 +102,51 @@ class Scenario:
 
 
 class Scenarios:
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
+    def __init__(self) -> None:
         self._active: list[Scenario] = []
         self._ids = itertools.count(1)
 
-    def add(self, scenario: Scenario) -> Scenario:
-        self._active.append(scenario)
-        return scenario
+    def load(
+        self, entries: Sequence[Any], provider_ids: Sequence[str], where: str
+    ) -> list[Scenario]:
+        """Add scenarios in their JSON / TOML form, all or none: a bad one is named by its
+        place (`where[index]`, or just its error when `where` is empty) and nothing is added."""
+        parsed = []
+        for index, raw in enumerate(entries):
+            try:
+                parsed.append(parse_scenario(raw, "", provider_ids))
+            except ScenarioError as exc:
+                place = f"{where}[{index}]: " if where else ""
+                raise ScenarioError(f"{place}{exc}") from None
+        for scenario in parsed:
+            scenario.id = f"s{next(self._ids)}"
+            scenario.name = scenario.name or scenario.id
+            self._active.append(scenario)
+        return parsed
 
-    def parse_and_add(self, raw: Any, provider_ids: Sequence[str]) -> Scenario:
-        return self.add(parse_scenario(raw, f"s{next(self._ids)}", provider_ids))
+    def queue(self, provider: str, fault: Fault, count: int) -> None:
+        """The short form: the provider's next `count` requests get `fault`."""
+        steps = deque([Step(fault)] * count)
+        scenario = Scenario(
+            f"s{next(self._ids)}", f"{count} x {fault.name}", provider, None, None, None, steps
+        )
+        self._active.append(scenario)
+
+    def pending_per_provider(self) -> dict[str, list[str]]:
+        """Faults still to come from scenarios that match a whole provider: the queue view."""
+        pending: dict[str, list[str]] = {}
+        for scenario in self._provider_wide():
+            names = [step.fault.name for step in scenario.steps if step.fault]
+            if names:
+                pending.setdefault(scenario.provider or "", []).extend(names)
+        return pending
+
+    def clear_provider_wide(self) -> None:
+        wide = self._provider_wide()
+        self._active = [s for s in self._active if s not in wide]
+
+    def _provider_wide(self) -> list[Scenario]:
+        return [s for s in self._active if s.provider and not (s.route or s.model or s.owner)]
 
     def next_step(
         self, provider: str, route: str, model: str | None, owner: str | None, starts_job: bool
@@ -144,16 +177,6 @@ class Scenarios:
     def clear(self) -> None:
         self._active.clear()
         self._ids = itertools.count(1)
-
-
-def parse_scenarios(entries: Sequence[Any], provider_ids: Sequence[str], where: str) -> None:
-    """Check a list of scenarios, naming the bad one's place (`where[index]`)."""
-    for index, raw in enumerate(entries):
-        try:
-            parse_scenario(raw, "check", provider_ids)
-        except ScenarioError as exc:
-            place = f"{where}[{index}]: " if where else ""
-            raise ScenarioError(f"{place}{exc}") from None
 
 
 def parse_scenario(raw: Any, scenario_id: str, provider_ids: Sequence[str]) -> Scenario:
