@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -64,6 +64,22 @@ def contract_client(app: Starlette) -> TestClient:
     client = TestClient(app, base_url="http://testserver")
     client.event_hooks["response"].append(check_contract)
     return client
+
+
+@pytest.fixture
+def open_client() -> Iterator[Callable[[Config], TestClient]]:
+    """Opens contract-checking clients on fresh apps, each with its config; closes them all."""
+    clients: list[TestClient] = []
+
+    def open_one(config: Config) -> TestClient:
+        client = contract_client(create_app(config))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield open_one
+    for client in clients:
+        client.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,21 +28,14 @@ STUDIO = "/v1/images/gemini/3/pro/generate/"
 
 
 @pytest.fixture
-def make_client() -> Iterator[Any]:
+def make_client(open_client: Callable[[Config], TestClient]) -> Callable[..., TestClient]:
     """A contract-checking client on a fresh app: virtual clock at EPOCH, the given settings."""
-    clients: list[TestClient] = []
 
     def make(**settings: object) -> TestClient:
         values: dict[str, Any] = {"clock": "virtual", "clock_start": EPOCH, "seed": 1234}
-        config = Config(**{**values, **settings})
-        client = contract_client(create_app(config))
-        client.__enter__()
-        clients.append(client)
-        return client
+        return open_client(Config(**{**values, **settings}))
 
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    return make
 
 
 def bearer(key: str) -> dict[str, str]:

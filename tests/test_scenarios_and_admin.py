@@ -4,17 +4,17 @@ moderation rules from the config, all in-process on the virtual clock."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from emulator import Config, create_app
+from emulator import Config
 from emulator.config import ConfigError
 from emulator.core.auth import fingerprint
-from tests.conftest import AUTH, EPOCH, KEY, contract_client, emulator_config
+from tests.conftest import AUTH, EPOCH, KEY, emulator_config
 
 TURBO = "/api/v1/models/z-image-turbo/generate"
 NANO = "/api/v1/models/nano-banana-pro-edit/generate"
@@ -39,19 +39,9 @@ def vertex_body(text: str = "a cat") -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_client() -> Iterator[Any]:
+def make_client(open_client: Callable[[Config], TestClient]) -> Callable[..., TestClient]:
     """A contract-checking client on a fresh app with the given emulator_config overrides."""
-    clients: list[TestClient] = []
-
-    def make(**overrides: object) -> TestClient:
-        client = contract_client(create_app(emulator_config(**overrides)))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    return lambda **overrides: open_client(emulator_config(**overrides))
 
 
 def advance(client: TestClient, seconds: float) -> None:
