@@ -21,7 +21,7 @@ from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import NAMES, Fault, canonical_name
-from emulator.core.http import JSONResponse, read_json
+from emulator.core.http import JSONResponse, bearer_token, read_json
 from emulator.core.journal import FILTERS
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.scenarios import ScenarioError, Scenarios
@@ -215,14 +215,11 @@ async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
     await render_error(error)(scope, receive, send)
 
 
-def admin_allowed(request_headers: dict[str, str], token: str | None) -> bool:
+def admin_allowed(request: Request, token: str | None) -> bool:
     """Whether an admin request carries the token (always, when none is configured)."""
     if token is None:
         return True
-    scheme, _, bearer = request_headers.get("authorization", "").partition(" ")
-    given = request_headers.get("x-emulator-admin-token") or (
-        bearer.strip() if scheme.lower() == "bearer" else ""
-    )
+    given = request.headers.get("x-emulator-admin-token") or bearer_token(request) or ""
     return hmac.compare_digest(given.encode(), token.encode())
 
 

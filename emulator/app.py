@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from emulator import admin
@@ -28,7 +29,7 @@ class EmulatorApp(Starlette):
             await super().__call__(scope, receive, send)
             return
         if scope["path"].startswith(admin.PREFIX):
-            if admin.admin_allowed(_headers(scope), rt.config.admin_token):
+            if admin.admin_allowed(Request(scope), rt.config.admin_token):
                 await super().__call__(scope, receive, send)
             else:
                 await admin.refuse(scope, receive, send)
@@ -50,10 +51,6 @@ class EmulatorApp(Starlette):
             rt.journal.record(
                 now, scope["method"], scope["path"], provider, status, elapsed, decision
             )
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
 def create_runtime(config: Config) -> Runtime:
