@@ -25,6 +25,7 @@ import jsonschema
 
 from emulator.core.durations import ZERO, Duration
 from emulator.core.faults import FaultTable
+from emulator.core.journal import DEFAULT_JOURNAL_SIZE
 from emulator.core.moderation import Rule
 from emulator.core.rate_limits import RateLimit
 from emulator.core.wallets import money
@@ -32,7 +33,6 @@ from emulator.core.wallets import money
 # 14 input images of 7 MB each, base64-encoded (x4/3), plus room for the rest of the JSON.
 DEFAULT_MAX_BODY_BYTES = 140 * 2**20
 DEFAULT_IMAGE_CACHE_BYTES = 256 * 2**20
-DEFAULT_JOURNAL_SIZE = 1000
 DEFAULT_PROFILE = "instant"  # create_app and tests; `serve` defaults to dev
 DURATION_KEYS = ("job_duration", "queue_duration", "latency")
 DEFAULT_WALLET_BALANCE = 1000  # a key's wallet starts with this, in the provider's unit

@@ -102,13 +102,6 @@ class Duration:
             return rng.uniform(self.low, self.high)
         return min(max(value, self.low), self.high)
 
-    def describe(self) -> str:
-        if self.shape == "normal":
-            return f"normal(mean {self.centre:g} s, sd {self.spread:g})"
-        if self.shape == "lognormal":
-            return f"lognormal(median {self.centre:g} s, sigma {self.spread:g})"
-        return f"{self.low:g} s" if self.low == self.high else f"{self.low:g}-{self.high:g} s"
-
 
 ZERO = Duration.fixed(0.0)
 

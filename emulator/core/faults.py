@@ -149,10 +149,6 @@ class JobFate:
     status: str | None = None  # the HTTP status of that failure, e.g. "500"
     finish_at: float | None = None  # ends at this time on the emulator's clock (scenarios)
 
-    @property
-    def fails(self) -> bool:
-        return self.moderated or self.failure is not None
-
 
 def fate_of(fault: Fault | None, finish_at: float | None = None) -> JobFate | None:
     if fault is not None and fault.name == MODERATION:
