@@ -4,8 +4,9 @@ Each provider is a sub-folder holding one Draft 2020-12 schema per message (``<n
 and an ``operations.json`` table of its HTTP operations. The emulator validates requests and
 reads defaults from here; the tests validate every response against the same files, so the
 emulator and its contract cannot drift apart. The OpenAPI document is generated from these
-files too, never hand-kept. A property may carry an ``errorMessage`` (the ajv-errors
-convention): it replaces jsonschema's wording when that property fails, e.g. a blank prompt.
+files too, never hand-kept (``openapi_document()``, built in contracts/openapi.py). A property
+may carry an ``errorMessage`` (the ajv-errors convention): it replaces jsonschema's wording when
+that property fails, e.g. a blank prompt.
 
 Typical use::
 
@@ -14,6 +15,7 @@ Typical use::
     contracts.validate("vibedream", "request.z-image-turbo", body)   # raises ContractError
     params = contracts.defaults("vibedream", "request.z-image-turbo") | body
     found = contracts.find_operation("GET", "/api/v1/predictions/abc")
+    document = contracts.openapi_document("http://127.0.0.1:8000")   # OpenAPI 3.1
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ __all__ = [
     "defaults",
     "find_operation",
     "is_valid",
+    "openapi_document",
     "operations",
     "providers",
     "schema",
+    "schema_names",
     "validate",
     "validator",
 ]
@@ -145,6 +149,14 @@ def providers() -> list[str]:
     return list(_index())
 
 
+def schema_names(provider: str) -> list[str]:
+    """Names of every schema of a provider (its files, without ``.json``), sorted."""
+    try:
+        return list(_index()[provider])
+    except KeyError:
+        raise KeyError(f"unknown provider {provider!r}") from None
+
+
 def schema(provider: str, name: str) -> dict[str, Any]:
     """The schema ``<provider>/<name>.json`` (name without ``.json``).
 
@@ -167,9 +179,50 @@ def validator(provider: str, name: str) -> Validator:
 def _compiled(provider: str, name: str) -> Any:
     # Generated Python code: ~15x faster than jsonschema on the hot path. use_default=False, or
     # it would write defaults into the caller's data; formats off, as jsonschema has them off.
-    return fastjsonschema.compile(
-        _load(provider, name), use_default=False, use_formats=False, detailed_exceptions=False
-    )
+    # A copy: fastjsonschema rewrites the $refs of the schema it is given to absolute URIs.
+    def compile_schema(detailed_exceptions: bool) -> Any:
+        return fastjsonschema.compile(
+            _without_annotations(copy.deepcopy(_load(provider, name))),
+            use_default=False,
+            use_formats=False,
+            detailed_exceptions=detailed_exceptions,
+        )
+
+    try:
+        return compile_schema(detailed_exceptions=False)
+    except KeyError:
+        # fastjsonschema (2.22) cannot generate `const` without detailed exceptions; they only
+        # cost time when an instance fails.
+        return compile_schema(detailed_exceptions=True)
+
+
+# Draft 2020-12 makes these annotations; fastjsonschema would assert contentEncoding (and
+# refuse the providers' own "<base64>" placeholders, which jsonschema accepts).
+_ANNOTATIONS = ("contentEncoding", "contentMediaType")
+# Keywords whose values are data, not schemas: a "$ref" or a "contentEncoding" in an example
+# is left as it is.
+_DATA_KEYWORDS = frozenset({"examples", "enum", "const", "default"})
+# Keywords whose values map names to schemas: a property may be called "enum".
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs"})
+
+
+def _without_annotations(node: Any) -> Any:
+    """The schema (edited in place) without the keywords jsonschema does not assert."""
+    if isinstance(node, list):
+        for item in node:
+            _without_annotations(item)
+    elif isinstance(node, dict):
+        for keyword in _ANNOTATIONS:
+            # Only as a keyword: a property may be called "contentEncoding".
+            if isinstance(node.get(keyword), str):
+                del node[keyword]
+        for key, value in node.items():
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                for subschema in value.values():
+                    _without_annotations(subschema)
+            elif key not in _DATA_KEYWORDS:
+                _without_annotations(value)
+    return node
 
 
 def is_valid(provider: str, name: str, instance: object) -> bool:
@@ -264,6 +317,12 @@ class Operation:
     vibedream) to the request schema's name; an operation with a single request schema has
     ``request_param`` None and the key ``"*"``; one without a body has no entries.
     ``responses`` maps a status code or a class (``"4XX"``) to the response schema's name.
+    ``security`` names the preferred security scheme (``bearer``, ``googApiKey``,
+    ``googApiKeyQuery``), ``security_schemes`` every scheme accepted, preferred first.
+    ``servers`` are the provider's real base URLs for this operation (OpenAPI Server objects).
+    ``parameter_schemas`` maps a path parameter to its JSON Schema, when the table gives one
+    (the model ids a path accepts, say). ``links`` are OpenAPI Link objects of the success
+    response: which operation to call next with what (poll the job this submit started).
     """
 
     operation_id: str
@@ -277,6 +336,10 @@ class Operation:
     description: str = ""
     # Path parameter name -> its description (for the OpenAPI document).
     parameters: dict[str, str] = field(default_factory=dict)
+    security_schemes: tuple[str, ...] = ()
+    servers: tuple[dict[str, Any], ...] = ()
+    parameter_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def response_schema(self, status: int) -> str | None:
         """Schema name for a response status: the exact code first, then its class."""
@@ -304,17 +367,34 @@ def _operation(raw: Mapping[str, Any]) -> Operation:
     else:
         request_schemas = dict(request.get("schemas", {}))
         request_param = request.get("by_path_param")
+    # One scheme ("bearer") or the accepted ones, preferred first.
+    security = raw.get("security")
+    schemes = (security,) if isinstance(security, str) else tuple(security or ())
+    # A parameter is its description, or {"description": ..., "schema": {...}}.
+    parameters = {
+        name: spec if isinstance(spec, str) else spec.get("description", "")
+        for name, spec in raw.get("parameters", {}).items()
+    }
+    parameter_schemas = {
+        name: dict(spec["schema"])
+        for name, spec in raw.get("parameters", {}).items()
+        if isinstance(spec, dict) and "schema" in spec
+    }
     return Operation(
         operation_id=raw["operationId"],
         method=raw["method"].upper(),
         path=raw["path"],
         summary=raw.get("summary", ""),
-        security=raw.get("security"),
+        security=schemes[0] if schemes else None,
         request_schemas=request_schemas,
         request_param=request_param,
         responses=dict(raw["responses"]),
         description=raw.get("description", ""),
-        parameters=dict(raw.get("parameters", {})),
+        parameters=parameters,
+        security_schemes=schemes,
+        servers=tuple(raw.get("servers", ())),
+        parameter_schemas=parameter_schemas,
+        links=dict(raw.get("links", {})),
     )
 
 
@@ -369,3 +449,18 @@ def find_operation(method: str, path: str) -> tuple[str, Operation, dict[str, st
         if match:
             return provider, operation, match.groupdict()
     return None
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def openapi_document(server_url: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every operation, generated from these files (a fresh copy).
+
+    ``server_url`` is the emulator's base URL, listed first in ``servers``; None lists the
+    emulator's default local address. See contracts/openapi.py.
+    """
+    # Imported here: contracts.openapi builds on this module's API.
+    from contracts.openapi import openapi_document as build
+
+    return build(server_url)

@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from emulator import admin
+from emulator import admin, openapi
 from emulator.config import Config
 from emulator.core import assets
 from emulator.core.delivery import ResponseTap
@@ -38,7 +38,8 @@ class EmulatorApp(Starlette):
         tap = ResponseTap(scope, send, rt.clock)
         try:
             await super().__call__(scope, receive, tap.send)
-            await tap.finish()
+            if tap.delivery is not None:
+                await tap.finish()
         finally:
             decision = scope.get(DECISION_SCOPE_KEY)
             if decision is not None:
@@ -46,10 +47,14 @@ class EmulatorApp(Starlette):
             else:
                 owner = error_shape_for_path(scope["path"])
                 provider = owner[0].id if owner else None
-            status = None if tap.dropped else tap.status
-            elapsed = time.perf_counter() - started
             rt.journal.record(
-                now, scope["method"], scope["path"], provider, status, elapsed, decision
+                now,
+                scope["method"],
+                scope["path"],
+                provider,
+                None if tap.dropped else tap.status,
+                time.perf_counter() - started,
+                decision,
             )
 
 
@@ -61,7 +66,7 @@ def create_app(config: Config | None = None) -> Starlette:
     runtime = create_runtime(config or Config())
     # Provider routes first: the router tries routes in order, and they carry the traffic.
     routes = [route for provider in PROVIDERS for route in provider.routes]
-    routes += [*assets.routes, *admin.routes]
+    routes += [*assets.routes, *admin.routes, *openapi.routes]
     app = EmulatorApp(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
     app.state.runtime = runtime
     return app

@@ -36,6 +36,19 @@ VX_SEED_DOCUMENTS = {
 }
 VX_SEED_FILES = sorted(VX_SEEDS.glob("*.json"))
 
+TD = "3daistudio"
+TD_SEEDS = Path(__file__).parent / "fixtures" / "seeds" / TD
+TD_SEED_DOCUMENT = Path("/work/shared/seeds/002_a1a057ab71129629.txt")
+# Fixture (see its README) -> the schema it must satisfy.
+TD_SEED_SCHEMAS = {
+    "generate.request": "request.generate",
+    "generate.submit-response": "submit-response",
+    "edit.request": "request.edit",
+    "edit.submit-response": "submit-response",
+    "status.finished": "status",
+}
+TD_SEED_FILES = sorted(TD_SEEDS.glob("*.json"))
+
 UUID = "550e8400-e29b-41d4-a716-446655440000"
 URL = "https://example.com/image1.jpg"
 PROMPT = "A beautiful sunset over mountains with golden light"
@@ -116,6 +129,21 @@ def vx_parts(*parts: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def vx_withheld(finish_reason: str, *, with_image: bool) -> dict[str, Any]:
+    """DESIGN's response example, its candidate finishing with ``finish_reason``."""
+    body: dict[str, Any] = vx_seed("response")
+    candidate = body["candidates"][0]
+    candidate["finishReason"] = finish_reason
+    if not with_image:
+        candidate["content"]["parts"] = candidate["content"]["parts"][:1]
+    return body
+
+
+def google_error(code: int, status: str, message: str = "Something went wrong.") -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "status": status}}
+
+
+BLOCKED = {"blockReason": "PROHIBITED_CONTENT", "blockReasonMessage": "The prompt was blocked."}
 VX_TEXT = {"text": "Edit this image: make the sky more blue"}
 VX_IMAGE = {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}
 
@@ -124,8 +152,22 @@ VX_IMAGE = {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}
 
 
 def test_providers() -> None:
-    assert VD in contracts.providers()
-    assert VX in contracts.providers()
+    assert contracts.providers() == [TD, VX, VD]
+
+
+def test_schema_names() -> None:
+    assert contracts.schema_names(VD) == [
+        "error",
+        "prediction",
+        NANO,
+        ZIT,
+        "submit-response",
+    ]
+    assert [(VD, name) for name in contracts.schema_names(VD)] == [
+        entry for entry in all_schemas() if entry[0] == VD
+    ]
+    with pytest.raises(KeyError):
+        contracts.schema_names("nope")
 
 
 @pytest.mark.parametrize(("provider", "name"), all_schemas())
@@ -137,15 +179,39 @@ def test_schema_is_valid_draft_2020_12(provider: str, name: str) -> None:
     assert document["title"] and document["description"]
 
 
+def undocumented(node: object, where: str = "") -> list[str]:
+    """Where a field a body can hold (a property, a $defs entry, an array's items, a map's
+    values) has no title or description, at any depth; a bare $ref borrows its target's."""
+    if not isinstance(node, dict):
+        return []
+    found: list[str] = []
+    children: list[tuple[str, object]] = []
+    for keyword in ("properties", "patternProperties", "$defs"):
+        children += [(f"{where}/{keyword}/{k}", v) for k, v in node.get(keyword, {}).items()]
+    for keyword in ("items", "additionalProperties"):
+        if isinstance(node.get(keyword), dict):
+            children.append((f"{where}/{keyword}", node[keyword]))
+    for path, child in children:
+        documented = isinstance(child, dict) and child.get("title") and child.get("description")
+        if isinstance(child, dict) and not documented and set(child) != {"$ref"}:
+            found.append(path)
+        found += undocumented(child, path)
+    # Conditional rules (allOf/if/then) only narrow fields documented above.
+    return found
+
+
 @pytest.mark.parametrize(("provider", "name"), all_schemas())
-def test_every_property_is_documented(provider: str, name: str) -> None:
-    properties = contracts.schema(provider, name).get("properties", {})
-    assert properties
-    for key, spec in properties.items():
-        assert spec.get("title") and spec.get("description"), key
-        items = spec.get("items")
-        if items:
-            assert items.get("title") and items.get("description"), f"{key}[]"
+def test_every_field_is_documented(provider: str, name: str) -> None:
+    document = contracts.schema(provider, name)
+    assert document.get("properties")
+    assert undocumented(document) == []
+
+
+def test_undocumented_finds_a_nested_gap() -> None:
+    # The check above must be able to fail: a deep item without a description is found.
+    document = contracts.schema(VX, "request")
+    del document["$defs"]["generationConfig"]["properties"]["stopSequences"]["items"]["title"]
+    assert undocumented(document) == ["/$defs/generationConfig/properties/stopSequences/items"]
 
 
 @pytest.mark.parametrize(("provider", "name"), all_schemas())
@@ -175,6 +241,27 @@ def test_schema_returns_a_copy() -> None:
     contracts.schema(VD, ZIT)["properties"].clear()
     assert "prompt" in contracts.schema(VD, ZIT)["properties"]
     contracts.validate(VD, ZIT, zit())
+
+
+@pytest.mark.parametrize(("provider", "name"), all_schemas())
+def test_validating_leaves_the_schema_as_it_is_on_disk(provider: str, name: str) -> None:
+    # fastjsonschema rewrites the refs of what it compiles: it must be given a copy.
+    on_disk = json.loads((Path(contracts.__file__).parent / provider / f"{name}.json").read_text())
+    example = contracts.schema(provider, name)["examples"][0]
+    assert contracts.is_valid(provider, name, example)
+    contracts.validate(provider, name, example)
+    assert contracts.schema(provider, name) == on_disk
+
+
+@pytest.mark.parametrize(("provider", "name"), all_schemas())
+def test_is_valid_agrees_with_validate(provider: str, name: str) -> None:
+    # The fast check works for every schema (responses too), and says no where jsonschema does.
+    for example in contracts.schema(provider, name)["examples"]:
+        assert contracts.is_valid(provider, name, example)
+    for wrong in ({}, [], "x", {"unexpected": {"nested": True}}):
+        assert contracts.is_valid(provider, name, wrong) == contracts.validator(
+            provider, name
+        ).is_valid(wrong)
 
 
 def test_validator_is_cached() -> None:
@@ -328,13 +415,270 @@ def test_vertex_every_image_size_and_ratio_accepted() -> None:
             "$.promptFeedback.blockReason",
         ),
         (without(vx_seed("response"), "responseId"), "$.responseId"),
+        (vx_seed("response") | {"promptFeedback": BLOCKED}, "$.candidates"),
+        (vx_withheld("IMAGE_SAFETY", with_image=True), "$.candidates[0].content.parts[1]"),
+        (vx_withheld("NO_IMAGE", with_image=True), "$.candidates[0].content.parts[1]"),
     ],
-    ids=["no-candidates", "feedback-without-block-reason", "no-response-id"],
+    ids=[
+        "no-candidates",
+        "feedback-without-block-reason",
+        "no-response-id",
+        "blocked-prompt-with-candidates",
+        "withheld-image-with-image",
+        "no-image-with-image",
+    ],
 )
 def test_vertex_response_rejected(instance: dict[str, Any], path: str) -> None:
     with pytest.raises(ContractError) as caught:
         contracts.validate(VX, "response", instance)
     assert caught.value.path == path
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [
+        vx_withheld("IMAGE_SAFETY", with_image=False),
+        vx_withheld("IMAGE_PROHIBITED_CONTENT", with_image=False),
+        vx_withheld("STOP", with_image=True),
+        without(vx_seed("response"), "candidates") | {"promptFeedback": BLOCKED},
+        # Feedback without a block reason (ratings only) goes with a normal answer.
+        vx_seed("response") | {"promptFeedback": {"safetyRatings": []}},
+    ],
+    ids=["image-safety", "image-prohibited", "stop", "blocked-prompt", "ratings-only"],
+)
+def test_vertex_response_accepted(instance: dict[str, Any]) -> None:
+    contracts.validate(VX, "response", instance)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (400, "INVALID_ARGUMENT"),
+        (400, "FAILED_PRECONDITION"),
+        (401, "UNAUTHENTICATED"),
+        (403, "PERMISSION_DENIED"),
+        (404, "NOT_FOUND"),
+        (429, "RESOURCE_EXHAUSTED"),
+        (500, "INTERNAL"),
+        (501, "UNIMPLEMENTED"),
+        (502, "UNAVAILABLE"),
+        (503, "UNAVAILABLE"),
+        (504, "DEADLINE_EXCEEDED"),
+    ],
+)
+def test_vertex_google_error_accepted(code: int, status: str) -> None:
+    contracts.validate(VX, "error-google", google_error(code, status))
+
+
+@pytest.mark.parametrize(
+    ("instance", "path"),
+    [
+        (google_error(400, "UNAUTHENTICATED"), "$.error.code"),
+        (google_error(429, "INVALID_ARGUMENT"), "$.error.code"),
+        (google_error(503, "DEADLINE_EXCEEDED"), "$.error.code"),
+        (google_error(501, "NOT_IMPLEMENTED"), "$.error.status"),
+        (google_error(302, "NOT_FOUND"), "$.error.code"),
+        (google_error(404, "NOT_FOUND", message=""), "$.error.message"),
+        ({"error": {"code": 404, "status": "NOT_FOUND"}}, "$.error.message"),
+    ],
+    ids=[
+        "401-as-400",
+        "400-as-429",
+        "504-as-503",
+        "misspelt-status",
+        "not-an-error",
+        "empty",
+        "no-message",
+    ],
+)
+def test_vertex_google_error_rejected(instance: dict[str, Any], path: str) -> None:
+    with pytest.raises(ContractError) as caught:
+        contracts.validate(VX, "error-google", instance)
+    assert caught.value.path == path
+
+
+# --------------------------------------------------------------------------- 3daistudio
+
+
+def td_seed(name: str) -> Any:
+    return json.loads((TD_SEEDS / f"{name}.json").read_text())
+
+
+def td_generate(**changes: Any) -> dict[str, Any]:
+    return td_seed("generate.request") | changes
+
+
+def td_edit(**changes: Any) -> dict[str, Any]:
+    return td_seed("edit.request") | changes
+
+
+def td_status(status: str, **changes: Any) -> dict[str, Any]:
+    """A status answer as the emulator sends it in each state (FINISHED: seed 002's)."""
+    bodies: dict[str, dict[str, Any]] = {
+        "PENDING": {"status": "PENDING", "progress": 0, "results": []},
+        "IN_PROGRESS": {"status": "IN_PROGRESS", "progress": 42, "results": []},
+        "FINISHED": td_seed("status.finished"),
+        "FAILED": {
+            "status": "FAILED",
+            "progress": 100,
+            "results": [],
+            "failure_reason": "Content moderation: the request was flagged.",
+        },
+    }
+    return bodies[status] | changes
+
+
+def td_result(**changes: Any) -> dict[str, Any]:
+    result: dict[str, Any] = td_seed("status.finished")["results"][0]
+    return result | changes
+
+
+def test_3daistudio_all_seed_examples_present() -> None:
+    assert {path.stem for path in TD_SEED_FILES} == set(TD_SEED_SCHEMAS)
+
+
+@pytest.mark.parametrize("path", TD_SEED_FILES, ids=lambda path: path.stem)
+def test_3daistudio_seed_example_validates(path: Path) -> None:
+    contracts.validate(TD, TD_SEED_SCHEMAS[path.stem], json.loads(path.read_text()))
+
+
+@pytest.mark.parametrize("path", TD_SEED_FILES, ids=lambda path: path.stem)
+def test_3daistudio_seed_example_is_verbatim(path: Path) -> None:
+    if not TD_SEED_DOCUMENT.exists():
+        pytest.skip(f"seed document {TD_SEED_DOCUMENT} not available")
+    assert path.read_text().removesuffix("\n") in TD_SEED_DOCUMENT.read_text()
+
+
+@pytest.mark.parametrize(
+    ("fixture", "name"),
+    [
+        ("generate.request", "request.generate"),
+        ("edit.request", "request.edit"),
+        ("generate.submit-response", "submit-response"),
+        ("status.finished", "status"),
+    ],
+)
+def test_3daistudio_seed_example_is_first_schema_example(fixture: str, name: str) -> None:
+    # The schema's own examples start with what the provider publishes.
+    assert contracts.schema(TD, name)["examples"][0] == td_seed(fixture)
+
+
+@pytest.mark.parametrize(
+    ("name", "instance", "path"),
+    [
+        ("request.generate", without(td_generate(), "prompt"), "$.prompt"),
+        ("request.generate", td_generate(prompt=" "), "$.prompt"),
+        ("request.generate", td_generate(output_format="gif"), "$.output_format"),
+        ("request.generate", td_generate(aspect_ratio="7:3"), "$.aspect_ratio"),
+        ("request.generate", td_generate(resolution="2k"), "$.resolution"),
+        ("request.generate", td_generate(num_images=0), "$.num_images"),
+        ("request.generate", td_generate(num_images=5), "$.num_images"),
+        ("request.generate", td_generate(num_images=1.5), "$.num_images"),
+        ("request.edit", without(td_edit(), "images"), "$.images"),
+        ("request.edit", td_edit(images=[]), "$.images"),
+        ("request.edit", td_edit(images=["data:image/png;base64,iVBOR"] * 15), "$.images"),
+        ("request.edit", td_edit(images=["https://example.com/a.png"]), "$.images[0]"),
+        ("request.edit", td_edit(images="data:image/png;base64,iVBOR"), "$.images"),
+    ],
+)
+def test_3daistudio_request_rejected(name: str, instance: dict[str, Any], path: str) -> None:
+    with pytest.raises(ContractError) as caught:
+        contracts.validate(TD, name, instance)
+    assert caught.value.path == path
+    assert not contracts.is_valid(TD, name, instance)
+
+
+@pytest.mark.parametrize(
+    ("name", "instance"),
+    [
+        ("request.generate", {"prompt": "a red fox"}),
+        ("request.generate", td_generate(aspect_ratio="auto", resolution="4K", num_images=4)),
+        ("request.generate", td_generate(output_format="webp", unknown_parameter=True)),
+        ("request.edit", td_edit(images=["data:image/jpeg;base64,/9j/4AAQ"] * 14)),
+        ("request.edit", td_edit(aspect_ratio="9:16", num_images=1)),
+    ],
+)
+def test_3daistudio_request_accepted(name: str, instance: dict[str, Any]) -> None:
+    contracts.validate(TD, name, instance)
+
+
+@pytest.mark.parametrize("status", ["PENDING", "IN_PROGRESS", "FINISHED", "FAILED"])
+def test_3daistudio_every_status_accepted(status: str) -> None:
+    contracts.validate(TD, "status", td_status(status))
+
+
+@pytest.mark.parametrize(
+    ("instance", "path"),
+    [
+        (td_status("FINISHED", results=[]), "$.results"),
+        (td_status("FINISHED", results=[td_result()] * 5), "$.results"),
+        (td_status("FINISHED", progress=99), "$.progress"),
+        (td_status("FINISHED", failure_reason="boom"), "$"),
+        (td_status("FAILED", results=[td_result()]), "$.results"),
+        (without(td_status("FAILED"), "failure_reason"), "$.failure_reason"),
+        (td_status("IN_PROGRESS", progress=100), "$.progress"),
+        (td_status("PENDING", results=[td_result()]), "$.results"),
+        (td_status("PENDING") | {"status": "DONE"}, "$.status"),
+        (without(td_status("PENDING"), "status"), "$.status"),
+        (td_status("PENDING", progress=-1), "$.progress"),
+        (td_status("FINISHED", results=[td_result(asset_type="VIDEO")]), "$.results[0].asset_type"),
+        (
+            td_status("FINISHED", results=[td_result(thumbnail="img_001.png")]),
+            "$.results[0].thumbnail",
+        ),
+        (td_status("FINISHED", results=[without(td_result(), "asset")]), "$.results[0].asset"),
+        (td_status("PENDING", eta=10), "$.eta"),
+    ],
+)
+def test_3daistudio_status_rejected(instance: dict[str, Any], path: str) -> None:
+    with pytest.raises(ContractError) as caught:
+        contracts.validate(TD, "status", instance)
+    assert caught.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("name", "instance", "path"),
+    [
+        ("submit-response", td_seed("generate.submit-response") | {"task_id": "t1"}, "$.task_id"),
+        ("submit-response", without(td_seed("edit.submit-response"), "created_at"), "$.created_at"),
+        (
+            "submit-response",
+            td_seed("generate.submit-response") | {"created_at": "2026-02-25"},
+            "$.created_at",
+        ),
+        ("wallet", {"balance": 150}, "$.balance"),
+        ("wallet", {"balance": "150"}, "$.balance"),
+        ("wallet", {}, "$.balance"),
+        ("error", {"error": {"code": "teapot", "message": "x"}}, "$.error.code"),
+        ("error", {"error": {"code": "rate_limited"}}, "$.error.message"),
+        (
+            "error",
+            {"error": {"code": "rate_limited", "message": "x", "status": 429}},
+            "$.error.status",
+        ),
+        ("error", {"code": "rate_limited", "message": "x"}, "$.error"),
+    ],
+)
+def test_3daistudio_answer_rejected(name: str, instance: dict[str, Any], path: str) -> None:
+    with pytest.raises(ContractError) as caught:
+        contracts.validate(TD, name, instance)
+    assert caught.value.path == path
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "validation_failed",
+        "invalid_api_key",
+        "api_key_expired",
+        "api_key_revoked",
+        "insufficient_credits",
+        "rate_limited",
+    ],
+)
+def test_3daistudio_documented_error_codes_accepted(code: str) -> None:
+    # Seed 002's table and DESIGN 3.3 name these codes.
+    contracts.validate(TD, "error", {"error": {"code": code, "message": "Something is wrong."}})
 
 
 # --------------------------------------------------------------------------- requests
@@ -708,6 +1052,24 @@ def test_operations_reference_existing_schemas(provider: str) -> None:
         assert set(op.request_schemas.values()) <= names, op.operation_id
         assert set(op.responses.values()) <= names, op.operation_id
         assert set(re.findall(r"\{(\w+)\}", op.path)) == set(op.parameters), op.operation_id
+
+
+def test_operation_security_servers_parameters_and_links() -> None:
+    gemini = next(
+        op for op in contracts.operations(VX) if op.operation_id == "generateContentGeminiV1beta"
+    )
+    assert gemini.security == "googApiKey"
+    assert gemini.security_schemes == ("googApiKey", "googApiKeyQuery", "bearer")
+    assert [server["url"] for server in gemini.servers] == [
+        "https://generativelanguage.googleapis.com"
+    ]
+    assert isinstance(gemini.parameters["model"], str)
+    assert "gemini-3-pro-image" in gemini.parameter_schemas["model"]["enum"]
+    submit, poll = contracts.operations(VD)
+    assert submit.security_schemes == ("bearer",)
+    assert submit.links["getPrediction"]["parameters"] == {"id": "$response.body#/id"}
+    assert (poll.links, poll.parameter_schemas) == ({}, {})
+    assert [server["url"] for server in poll.servers] == ["https://api.vibedream.ai"]
 
 
 def test_response_schema() -> None:

@@ -66,6 +66,8 @@ INLINE = f"{PART}.inlineData"
 
 ACCEPTED = [
     ("no image", body_with()),
+    # JSON Schema counts 5.0 as an integer; it once reached `seed & mask` as a float (a 500).
+    ("integral float seed", config(seed=5.0)),
     ("one image", body_with(inline())),
     ("14 images", body_with(*[inline()] * 14)),
     (

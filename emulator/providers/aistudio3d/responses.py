@@ -79,6 +79,8 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
     body = await read_json(request, rt.config.max_body_bytes)
     check(PROVIDER_ID, schema, body)
     params = {**contracts.defaults(PROVIDER_ID, schema), **body}
+    # JSON Schema counts 1.0 as an integer, so the count may arrive as a float.
+    params["num_images"] = int(params["num_images"])
     # Only an edit takes images; generate ignores an `images` field like any unknown field.
     fields = [(f"images[{i}]", uri) for i, uri in enumerate(params["images"])] if edit else []
     sources = await decode_image_uris(fields, INPUT_FORMATS)

@@ -180,7 +180,9 @@ def read_image_request(
     modalities = config.get("responseModalities", ["TEXT", "IMAGE"])
     output_format = FORMAT_BY_MIME[output_mime]
     seed = config.get("seed")
-    if seed is None:
+    if seed is not None:
+        seed = int(seed)  # JSON Schema counts 5.0 as an integer
+    else:
         digests = [image.digest for image in images]
         seed = seed_from([prompt, ratio, resolution, output_format, digests])
     return ImageRequest(

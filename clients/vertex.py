@@ -1,0 +1,305 @@
+"""The Vertex-AI-compatible gateway (seed 001): one synchronous generateContent call; the
+images come back inline as base64, and edit() sends its input images inline too.
+
+The path is the gateway's, ``/api/v1/publishers/googleVertexAI/models/{model}:generateContent``
+under ``VERTEX_GATEWAY_BASE_URL``. ``aspect_ratio`` and ``image_size`` fill
+``generationConfig.imageConfig``; any other keyword goes into ``generationConfig`` as given
+(``seed=7``, ``maxOutputTokens=4096``, ``imageConfig={"outputMimeType": "image/jpeg"}``).
+A generateContent call is paid: it is never re-sent once it may have reached the gateway.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+from clients.errors import ErrorDetails, ModerationError, UnexpectedResponseError
+from clients.images import Image, ImageInput, NotAnImage, as_list, decode_base64, inline
+from clients.protocol import Flow, ProviderProtocol
+from clients.results import GenerationResult, Progress, ProgressCallback
+from clients.runners import AsyncShell, SyncShell
+from clients.settings import ProviderSettings
+
+PROVIDER = "vertex"
+DEFAULT_MODEL = "gemini-3-pro-image"
+OPERATION = "generateContentGateway"
+# The seed's example: room for a 4K image (2000 tokens) and the model's thoughts.
+DEFAULT_MAX_OUTPUT_TOKENS = 8192
+# A candidate that ends so, without an image part, had its image withheld by safety filters.
+WITHHELD = frozenset(
+    {
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_OTHER",
+        "NO_IMAGE",
+        "SAFETY",
+        "PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+    }
+)
+_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.DOTALL)
+# Where a gateway message names the parameter: "generationConfig.imageConfig.imageSize: ..."
+# or "contents[0].parts[1].inlineData.data is not ..."; Google's own words: "... at 'x.y' ...".
+_FIELD_FIRST = re.compile(
+    r"^(?:\$\.)?(?P<field>[A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*)(?P<colon>:)?"
+)
+_FIELD_QUOTED = re.compile(r"\bat '(?P<field>[^']+)'")
+
+
+class VertexProtocol(ProviderProtocol):
+    settings = ProviderSettings(
+        PROVIDER,
+        api_key_env="VERTEX_GATEWAY_API_KEY",
+        base_url_env="VERTEX_GATEWAY_BASE_URL",
+    )
+
+    @staticmethod
+    def describe_error(body: Any) -> ErrorDetails:
+        """Gateway: ``{"error": {"message", "type", "code"}}``; Google: ``{"error": {"code":
+        <status>, "message", "status"}}``. The field is read from the message."""
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+            return ErrorDetails(str(body)[:300] if body else "no details given")
+        message = error["message"]
+        code = error.get("code") if isinstance(error.get("code"), str) else error.get("status")
+        return ErrorDetails(message, code if isinstance(code, str) else None, _field_in(message))
+
+    def generate(
+        self,
+        prompt: str,
+        images: Sequence[ImageInput] = (),
+        *,
+        model: str,
+        aspect_ratio: str | None,
+        image_size: str | None,
+        generation_config: dict[str, Any],
+        on_progress: ProgressCallback | None,
+    ) -> Flow[GenerationResult]:
+        """Text to image, or an edit when ``images`` are given (sent inline)."""
+        started = self.clock()
+        parts: list[dict[str, Any]] = [{"text": prompt}]
+        parts += [{"inlineData": _inline_data(image)} for image in images]
+        config: dict[str, Any] = {
+            "maxOutputTokens": DEFAULT_MAX_OUTPUT_TOKENS,
+            "responseModalities": ["TEXT", "IMAGE"],
+            **generation_config,
+        }
+        image_config = dict(config.get("imageConfig") or {})
+        if aspect_ratio is not None:
+            image_config["aspectRatio"] = aspect_ratio
+        if image_size is not None:
+            image_config["imageSize"] = image_size
+        if image_config:
+            config["imageConfig"] = image_config
+        body = {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
+        path = f"/api/v1/publishers/googleVertexAI/models/{quote(model, safe='')}:generateContent"
+        request = self.wire.api("POST", path, body)
+        _, answer = yield from self.wire.exchange(request, operation=OPERATION, paid=True)
+        with _unreadable(answer):
+            outcome = _outcome(answer)
+        if on_progress is not None:
+            on_progress(Progress(outcome, None, self.clock() - started))
+        with _unreadable(answer):
+            return _result(model, answer)
+
+    def edit(
+        self, prompt: str, images: ImageInput | Sequence[ImageInput], **options: Any
+    ) -> Flow[GenerationResult]:
+        return self.generate(prompt, as_list(images), **options)
+
+
+@contextmanager
+def _unreadable(answer: Any) -> Iterator[None]:
+    """A body whose shape the code cannot walk (strict mode would name the path) is an
+    UnexpectedResponseError, not an AttributeError from deep inside."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError) as exc:
+        raise UnexpectedResponseError(
+            f"{PROVIDER}: the answer cannot be read ({exc!r})",
+            provider=PROVIDER,
+            status=200,
+            body=answer,
+        ) from None
+
+
+def _field_in(message: str) -> str | None:
+    quoted = _FIELD_QUOTED.search(message)
+    if quoted:
+        return quoted["field"]
+    first = _FIELD_FIRST.match(message)
+    # A plain first word ("API key not valid") is no field; a path or "word:" is.
+    if first and (first["colon"] or "." in first["field"] or "[" in first["field"]):
+        return first["field"]
+    return None
+
+
+def _inline_data(image: ImageInput) -> dict[str, str]:
+    if isinstance(image, str):
+        found = _DATA_URI.match(image)
+        if not found:
+            raise ValueError("vertex takes images inline: pass bytes, an Image or a data: URI")
+        return {"mimeType": found["mime"], "data": found["data"]}
+    mime_type, data = inline(image)
+    return {"mimeType": mime_type, "data": data}
+
+
+def _outcome(answer: dict[str, Any]) -> str:
+    """A status word for the progress report: the finish or block reason."""
+    candidates = answer.get("candidates") or [{}]
+    feedback = answer.get("promptFeedback") or {}
+    return str(candidates[0].get("finishReason") or feedback.get("blockReason") or "DONE")
+
+
+def _result(model: str, answer: dict[str, Any]) -> GenerationResult:
+    feedback = answer.get("promptFeedback") or {}
+    candidates = answer.get("candidates") or []
+    if not candidates:
+        reason = feedback.get("blockReason")
+        if reason:
+            message = feedback.get("blockReasonMessage") or "the prompt was blocked"
+            raise ModerationError(
+                f"{PROVIDER}: prompt blocked ({reason}): {message}",
+                provider=PROVIDER,
+                status=200,
+                body=answer,
+                code=str(reason),
+            )
+        raise UnexpectedResponseError(
+            f"{PROVIDER}: the answer has no candidates", provider=PROVIDER, status=200, body=answer
+        )
+    candidate = candidates[0]
+    images = []
+    for part in (candidate.get("content") or {}).get("parts") or []:
+        blob = part.get("inlineData") or part.get("inline_data")
+        # Thought images are the model's drafts, not its answer.
+        if not blob or part.get("thought"):
+            continue
+        try:
+            images.append(Image.from_bytes(decode_base64(blob["data"])))
+        except (KeyError, TypeError, ValueError, binascii.Error, NotAnImage) as exc:
+            raise UnexpectedResponseError(
+                f"{PROVIDER}: an inline image cannot be read: {exc}",
+                provider=PROVIDER,
+                status=200,
+                body=answer,
+            ) from None
+    reason = candidate.get("finishReason")
+    if not images and reason in WITHHELD:
+        message = candidate.get("finishMessage") or "the image was withheld"
+        raise ModerationError(
+            f"{PROVIDER}: no image ({reason}): {message}",
+            provider=PROVIDER,
+            status=200,
+            body=answer,
+            code=str(reason),
+        )
+    return GenerationResult(PROVIDER, model, tuple(images), (answer,), answer.get("responseId"))
+
+
+class VertexClient(SyncShell[VertexProtocol]):
+    """The gateway, synchronous (constructor: see runners._Shell). The key defaults to
+    ``VERTEX_GATEWAY_API_KEY``; the base URL to the http client's, else
+    ``VERTEX_GATEWAY_BASE_URL``. ``polling`` does not apply: the call is synchronous (its
+    limit is the http client's timeout)."""
+
+    _protocol_class = VertexProtocol
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        model: str = DEFAULT_MODEL,
+        aspect_ratio: str | None = None,
+        image_size: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        **generation_config: Any,
+    ) -> GenerationResult:
+        return self._run(
+            self._protocol.generate(
+                prompt,
+                model=model,
+                aspect_ratio=aspect_ratio,
+                image_size=image_size,
+                generation_config=generation_config,
+                on_progress=on_progress,
+            )
+        )
+
+    def edit(
+        self,
+        prompt: str,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        model: str = DEFAULT_MODEL,
+        aspect_ratio: str | None = None,
+        image_size: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        **generation_config: Any,
+    ) -> GenerationResult:
+        return self._run(
+            self._protocol.edit(
+                prompt,
+                images,
+                model=model,
+                aspect_ratio=aspect_ratio,
+                image_size=image_size,
+                generation_config=generation_config,
+                on_progress=on_progress,
+            )
+        )
+
+
+class AsyncVertexClient(AsyncShell[VertexProtocol]):
+    """The gateway, asynchronous: as VertexClient, with ``await``."""
+
+    _protocol_class = VertexProtocol
+
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        model: str = DEFAULT_MODEL,
+        aspect_ratio: str | None = None,
+        image_size: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        **generation_config: Any,
+    ) -> GenerationResult:
+        return await self._run(
+            self._protocol.generate(
+                prompt,
+                model=model,
+                aspect_ratio=aspect_ratio,
+                image_size=image_size,
+                generation_config=generation_config,
+                on_progress=on_progress,
+            )
+        )
+
+    async def edit(
+        self,
+        prompt: str,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        model: str = DEFAULT_MODEL,
+        aspect_ratio: str | None = None,
+        image_size: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        **generation_config: Any,
+    ) -> GenerationResult:
+        return await self._run(
+            self._protocol.edit(
+                prompt,
+                images,
+                model=model,
+                aspect_ratio=aspect_ratio,
+                image_size=image_size,
+                generation_config=generation_config,
+                on_progress=on_progress,
+            )
+        )
