@@ -1,5 +1,8 @@
-"""The baseline of the throughput bench: a bare Starlette app with one route answering a constant
-small JSON. Whatever the emulator costs beyond this is the emulator's own work."""
+"""The baseline of the throughput bench: a bare Starlette app answering a constant small JSON.
+
+It answers `GET /` and, so that both servers can be sent the very same requests, vibedream's
+submit and poll paths too (without reading the body). Whatever the emulator costs beyond this is
+the emulator's own work."""
 
 from __future__ import annotations
 
@@ -16,7 +19,13 @@ async def constant(request: Request) -> JSONResponse:
 
 
 def create_bare_app() -> Starlette:
-    return Starlette(routes=[Route("/", constant, methods=["GET"])])
+    return Starlette(
+        routes=[
+            Route("/", constant, methods=["GET"]),
+            Route("/api/v1/models/{model}/generate", constant, methods=["POST"]),
+            Route("/api/v1/predictions/{prediction_id}", constant, methods=["GET"]),
+        ]
+    )
 
 
 app = create_bare_app()

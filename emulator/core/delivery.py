@@ -39,13 +39,18 @@ class HeldPastTimeout(httpx.ReadTimeout):
 
 
 class ResponseTap:
+    """Wraps one request's `send`; it is on every provider request, hence the slots."""
+
+    __slots__ = ("_held", "clock", "delivery", "dropped", "scope", "server_send", "status")
+
     def __init__(self, scope: Scope, send: Send, clock: Clock) -> None:
         self.scope = scope
         self.server_send = send
         self.clock = clock
         self.status: int | None = None
         self._held: list[Message] = []
-        self._delivery: Delivery | None = None
+        # The delivery fault being carried out, known when the response starts.
+        self.delivery: Delivery | None = None
         self.dropped = False  # no response reached the client (drop, timeout)
 
     @property
@@ -55,12 +60,12 @@ class ResponseTap:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            decision = self.decision
+            decision = self.scope.get(DECISION_SCOPE_KEY)
             if decision is not None:
                 if decision.latency > 0:
                     await self.clock.sleep(decision.latency)
-                self._delivery = decision.delivery
-        if self._delivery is None:
+                self.delivery = decision.delivery
+        if self.delivery is None:
             await self.server_send(message)
         else:
             self._held.append(message)
@@ -68,14 +73,14 @@ class ResponseTap:
     async def finish(self) -> None:
         """After the handler returns: carry out a held delivery fault."""
         decision = self.decision
-        if self._delivery is None or decision is None:
+        if self.delivery is None or decision is None:
             return
         start, body = self._held[0], b"".join(m.get("body", b"") for m in self._held[1:])
-        if self._delivery is Delivery.MALFORMED:
+        if self.delivery is Delivery.MALFORMED:
             truncated = body[: len(body) // 2]
             await self.server_send(_with_length(start, len(truncated)))
             await self.server_send({"type": "http.response.body", "body": truncated})
-        elif self._delivery is Delivery.SLOW:
+        elif self.delivery is Delivery.SLOW:
             await self.server_send(start)
             piece = max(1, -(-len(body) // SLOW_PIECES))
             pause = decision.slow_body_seconds / SLOW_PIECES
@@ -88,7 +93,7 @@ class ResponseTap:
                 )
             if not body:
                 await self.server_send({"type": "http.response.body", "body": b""})
-        elif self._delivery is Delivery.DROP:
+        elif self.delivery is Delivery.DROP:
             await self._close(DroppedConnection("Server disconnected without sending a response."))
         else:
             await self.clock.sleep(decision.timeout_seconds)

@@ -1,7 +1,8 @@
 """The request journal: what each request to a provider was and what was answered.
 
 Bounded (the oldest entries go first), and it never holds a key: only the key's fingerprint.
-Entries are kept as small tuples and turned into JSON only when read (the admin API).
+Entries are kept as plain tuples (building a NamedTuple costs a measurable share of a poll)
+and turned into `Entry` and JSON only when read (the admin API).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ FILTERS = ("provider", "route", "model", "status", "fault", "key_fingerprint", "
 
 class Journal:
     def __init__(self, size: int = DEFAULT_JOURNAL_SIZE) -> None:
-        self._entries: deque[Entry] = deque(maxlen=size)
+        # Each item holds Entry's fields in order, seq included.
+        self._entries: deque[tuple[Any, ...]] = deque(maxlen=size)
         self._seq = 0
 
     @property
@@ -68,15 +70,13 @@ class Journal:
         decision: Decision | None,
     ) -> None:
         self._seq += 1
-        self._entries.append(
-            Entry(self._seq, time, method, path, provider, status, elapsed, decision)
-        )
+        self._entries.append((self._seq, time, method, path, provider, status, elapsed, decision))
 
     def query(self, filters: Mapping[str, str], limit: int | None = None) -> list[dict[str, Any]]:
         """Newest first; every filter must equal the entry's field (compared as text)."""
         out = []
-        for entry in reversed(self._entries):
-            view = entry.view()
+        for fields in reversed(self._entries):
+            view = Entry(*fields).view()
             if all(str(view.get(name)) == value for name, value in filters.items()):
                 out.append(view)
                 if limit is not None and len(out) >= limit:

@@ -66,17 +66,18 @@ class Wallets:
     ) -> Decimal:
         """Take `amount`, or raise a 402 ApiError (nothing taken) when the balance is short.
         With refund_at, the amount comes back at that time. Returns the new balance."""
+        amount = money(amount)
         wallet = self._wallet(provider, owner, default)
         balance = wallet.balance(now)
         if balance < amount:
             raise ApiError(
                 ErrorKind.INSUFFICIENT_CREDITS,
-                f"Not enough credits: this request costs {money(amount)},"
+                f"Not enough credits: this request costs {amount},"
                 f" the balance is {balance}. Top up your wallet.",
             )
-        wallet.base -= money(amount)
+        wallet.base -= amount
         if refund_at is not None:
-            wallet.refunds.append((refund_at, money(amount)))
+            wallet.refunds.append((refund_at, amount))
         return wallet.base
 
     def snapshot(self, now: float) -> dict[str, dict[str, str]]:
