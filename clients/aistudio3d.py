@@ -39,6 +39,8 @@ class AIStudio3DProtocol(ProviderProtocol):
         PROVIDER, api_key_env="THREEDAI_API_KEY", default_base_url="https://api.3daistudio.com"
     )
     # 40-90 s an image, up to 4 images: poll gently, give up after 15 minutes.
+    generate_model = DEFAULT_MODEL
+    edit_model = DEFAULT_MODEL
     default_polling = PollPolicy(interval=2.0, backoff=1.5, max_interval=10.0, timeout=900.0)
 
     @staticmethod
@@ -163,32 +165,8 @@ class AIStudio3DClient(SyncShell[AIStudio3DProtocol]):
 
     _protocol_class = AIStudio3DProtocol
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        model: str = DEFAULT_MODEL,
-        on_progress: ProgressCallback | None = None,
-        **params: Any,
-    ) -> GenerationResult:
-        flow = self._protocol.generate(prompt, model=model, params=params, on_progress=on_progress)
-        return self._run(flow)
-
-    def edit(
-        self,
-        prompt: str,
-        images: ImageInput | Sequence[ImageInput],
-        *,
-        model: str = DEFAULT_MODEL,
-        on_progress: ProgressCallback | None = None,
-        **params: Any,
-    ) -> GenerationResult:
-        flow = self._protocol.edit(
-            prompt, images, model=model, params=params, on_progress=on_progress
-        )
-        return self._run(flow)
-
     def balance(self) -> Decimal:
+        """The wallet's balance (``GET /account/user/wallet/``)."""
         return self._run(self._protocol.balance())
 
 
@@ -196,31 +174,6 @@ class AsyncAIStudio3DClient(AsyncShell[AIStudio3DProtocol]):
     """3D AI Studio, asynchronous: as AIStudio3DClient, with ``await``."""
 
     _protocol_class = AIStudio3DProtocol
-
-    async def generate(
-        self,
-        prompt: str,
-        *,
-        model: str = DEFAULT_MODEL,
-        on_progress: ProgressCallback | None = None,
-        **params: Any,
-    ) -> GenerationResult:
-        flow = self._protocol.generate(prompt, model=model, params=params, on_progress=on_progress)
-        return await self._run(flow)
-
-    async def edit(
-        self,
-        prompt: str,
-        images: ImageInput | Sequence[ImageInput],
-        *,
-        model: str = DEFAULT_MODEL,
-        on_progress: ProgressCallback | None = None,
-        **params: Any,
-    ) -> GenerationResult:
-        flow = self._protocol.edit(
-            prompt, images, model=model, params=params, on_progress=on_progress
-        )
-        return await self._run(flow)
 
     async def balance(self) -> Decimal:
         return await self._run(self._protocol.balance())

@@ -375,11 +375,15 @@ def require(provider: str, body: Any, name: str, status: int = 200) -> Any:
 
 class ProviderProtocol:
     """One provider's generate() and edit() as flows. Subclasses set ``settings`` (its
-    environment variables and real base URL) and ``default_polling``, and read its error body
-    in ``describe_error``."""
+    environment variables and real base URL), ``default_polling`` and the models generate()
+    and edit() use unless told otherwise, read its error body in ``describe_error`` and
+    implement generate(prompt, *, model, params, on_progress) and edit(prompt, images, *,
+    model, params, on_progress), ``params`` being the provider's own parameters."""
 
     settings: ClassVar[ProviderSettings]
     default_polling: ClassVar[PollPolicy] = PollPolicy()
+    generate_model: ClassVar[str]
+    edit_model: ClassVar[str]
 
     def __init__(
         self,

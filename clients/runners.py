@@ -2,8 +2,8 @@
 
 ``run_sync`` and ``run_async`` are the only places that send requests and sleep: everything
 else is the same code for both. The shells own (or borrow) the httpx client, resolve settings
-and hand each call's flow to their runner; a provider's client classes only add the signatures
-of generate() and edit().
+and hand each call's flow to their runner; a provider's client classes only name their
+protocol.
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, cast
 
 import httpx
 
+from clients.images import ImageInput
 from clients.policy import PollPolicy, RetryPolicy
 from clients.protocol import Flow, ProviderProtocol, Reply, Sleep, is_transport_error
+from clients.results import GenerationResult, ProgressCallback
 from clients.settings import resolve
 
 T = TypeVar("T")
@@ -128,6 +130,22 @@ class _Shell(Generic[P, H]):
     def http_client(self) -> H:
         return self._http
 
+    def _generation(
+        self,
+        prompt: str,
+        images: ImageInput | Sequence[ImageInput] | None,
+        model: str | None,
+        on_progress: ProgressCallback | None,
+        params: dict[str, Any],
+    ) -> Flow[GenerationResult]:
+        """The flow of one generate() (``images`` None) or edit() call."""
+        protocol: Any = self._protocol
+        if images is None:
+            model = model or protocol.generate_model
+            return protocol.generate(prompt, model=model, params=params, on_progress=on_progress)
+        model = model or protocol.edit_model
+        return protocol.edit(prompt, images, model=model, params=params, on_progress=on_progress)
+
     def __repr__(self) -> str:
         # Never the key.
         strict = self._protocol.wire.strict
@@ -143,6 +161,31 @@ class SyncShell(_Shell[P, httpx.Client]):
 
     def _run(self, flow: Flow[T]) -> T:
         return run_sync(flow, self._http, self._sleep)
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        **params: Any,
+    ) -> GenerationResult:
+        """Text to image. ``model``: the provider's default generation model unless given;
+        ``params``: the provider's own parameters (see its module); ``on_progress`` gets a
+        Progress after every poll."""
+        return self._run(self._generation(prompt, None, model, on_progress, params))
+
+    def edit(
+        self,
+        prompt: str,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        model: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        **params: Any,
+    ) -> GenerationResult:
+        """An edit of ``images`` (bytes, an Image, a URL or a data: URI; one or a list)."""
+        return self._run(self._generation(prompt, images, model, on_progress, params))
 
     def close(self) -> None:
         if self._owns_http:
@@ -169,6 +212,29 @@ class AsyncShell(_Shell[P, httpx.AsyncClient]):
 
     async def _run(self, flow: Flow[T]) -> T:
         return await run_async(flow, self._http, self._sleep)
+
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        **params: Any,
+    ) -> GenerationResult:
+        """As SyncShell.generate, awaited."""
+        return await self._run(self._generation(prompt, None, model, on_progress, params))
+
+    async def edit(
+        self,
+        prompt: str,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        model: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        **params: Any,
+    ) -> GenerationResult:
+        """As SyncShell.edit, awaited."""
+        return await self._run(self._generation(prompt, images, model, on_progress, params))
 
     async def aclose(self) -> None:
         if self._owns_http:

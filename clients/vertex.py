@@ -52,6 +52,8 @@ _FIELD_QUOTED = re.compile(r"\bat '(?P<field>[^']+)'")
 
 
 class VertexProtocol(ProviderProtocol):
+    generate_model = DEFAULT_MODEL
+    edit_model = DEFAULT_MODEL
     settings = ProviderSettings(
         PROVIDER,
         api_key_env="VERTEX_GATEWAY_API_KEY",
@@ -75,12 +77,15 @@ class VertexProtocol(ProviderProtocol):
         images: Sequence[ImageInput] = (),
         *,
         model: str,
-        aspect_ratio: str | None,
-        image_size: str | None,
-        generation_config: dict[str, Any],
+        params: dict[str, Any],
         on_progress: ProgressCallback | None,
     ) -> Flow[GenerationResult]:
-        """Text to image, or an edit when ``images`` are given (sent inline)."""
+        """Text to image, or an edit when ``images`` are given (sent inline). ``params``:
+        ``aspect_ratio`` and ``image_size`` fill ``generationConfig.imageConfig``; any other
+        key goes into ``generationConfig`` as given (``seed=7``, ``maxOutputTokens=4096``)."""
+        generation_config = dict(params)
+        aspect_ratio = generation_config.pop("aspect_ratio", None)
+        image_size = generation_config.pop("image_size", None)
         started = self.clock()
         parts: list[dict[str, Any]] = [{"text": prompt}]
         parts += [{"inlineData": _inline_data(image)} for image in images]
@@ -108,9 +113,17 @@ class VertexProtocol(ProviderProtocol):
             return _result(model, answer)
 
     def edit(
-        self, prompt: str, images: ImageInput | Sequence[ImageInput], **options: Any
+        self,
+        prompt: str,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        model: str,
+        params: dict[str, Any],
+        on_progress: ProgressCallback | None,
     ) -> Flow[GenerationResult]:
-        return self.generate(prompt, as_list(images), **options)
+        return self.generate(
+            prompt, as_list(images), model=model, params=params, on_progress=on_progress
+        )
 
 
 @contextmanager
@@ -210,96 +223,8 @@ class VertexClient(SyncShell[VertexProtocol]):
 
     _protocol_class = VertexProtocol
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        model: str = DEFAULT_MODEL,
-        aspect_ratio: str | None = None,
-        image_size: str | None = None,
-        on_progress: ProgressCallback | None = None,
-        **generation_config: Any,
-    ) -> GenerationResult:
-        return self._run(
-            self._protocol.generate(
-                prompt,
-                model=model,
-                aspect_ratio=aspect_ratio,
-                image_size=image_size,
-                generation_config=generation_config,
-                on_progress=on_progress,
-            )
-        )
-
-    def edit(
-        self,
-        prompt: str,
-        images: ImageInput | Sequence[ImageInput],
-        *,
-        model: str = DEFAULT_MODEL,
-        aspect_ratio: str | None = None,
-        image_size: str | None = None,
-        on_progress: ProgressCallback | None = None,
-        **generation_config: Any,
-    ) -> GenerationResult:
-        return self._run(
-            self._protocol.edit(
-                prompt,
-                images,
-                model=model,
-                aspect_ratio=aspect_ratio,
-                image_size=image_size,
-                generation_config=generation_config,
-                on_progress=on_progress,
-            )
-        )
-
 
 class AsyncVertexClient(AsyncShell[VertexProtocol]):
     """The gateway, asynchronous: as VertexClient, with ``await``."""
 
     _protocol_class = VertexProtocol
-
-    async def generate(
-        self,
-        prompt: str,
-        *,
-        model: str = DEFAULT_MODEL,
-        aspect_ratio: str | None = None,
-        image_size: str | None = None,
-        on_progress: ProgressCallback | None = None,
-        **generation_config: Any,
-    ) -> GenerationResult:
-        return await self._run(
-            self._protocol.generate(
-                prompt,
-                model=model,
-                aspect_ratio=aspect_ratio,
-                image_size=image_size,
-                generation_config=generation_config,
-                on_progress=on_progress,
-            )
-        )
-
-    async def edit(
-        self,
-        prompt: str,
-        images: ImageInput | Sequence[ImageInput],
-        *,
-        model: str = DEFAULT_MODEL,
-        aspect_ratio: str | None = None,
-        image_size: str | None = None,
-        on_progress: ProgressCallback | None = None,
-        **generation_config: Any,
-    ) -> GenerationResult:
-        return await self._run(
-            self._protocol.edit(
-                prompt,
-                images,
-                model=model,
-                aspect_ratio=aspect_ratio,
-                image_size=image_size,
-                generation_config=generation_config,
-                on_progress=on_progress,
-            )
-        )

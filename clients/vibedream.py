@@ -34,6 +34,8 @@ class VibedreamProtocol(ProviderProtocol):
         PROVIDER, api_key_env="VIBEDREAM_API_KEY", default_base_url="https://api.vibedream.ai"
     )
     # The provider asks for a poll every 1-2 s.
+    generate_model = GENERATE_MODEL
+    edit_model = EDIT_MODEL
     default_polling = PollPolicy(interval=1.0, backoff=1.25, max_interval=2.0, timeout=300.0)
 
     @staticmethod
@@ -120,58 +122,8 @@ class VibedreamClient(SyncShell[VibedreamProtocol]):
 
     _protocol_class = VibedreamProtocol
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        model: str = GENERATE_MODEL,
-        on_progress: ProgressCallback | None = None,
-        **params: Any,
-    ) -> GenerationResult:
-        flow = self._protocol.generate(prompt, model=model, params=params, on_progress=on_progress)
-        return self._run(flow)
-
-    def edit(
-        self,
-        prompt: str,
-        images: ImageInput | Sequence[ImageInput],
-        *,
-        model: str = EDIT_MODEL,
-        on_progress: ProgressCallback | None = None,
-        **params: Any,
-    ) -> GenerationResult:
-        flow = self._protocol.edit(
-            prompt, images, model=model, params=params, on_progress=on_progress
-        )
-        return self._run(flow)
-
 
 class AsyncVibedreamClient(AsyncShell[VibedreamProtocol]):
     """vibedream, asynchronous: as VibedreamClient, with ``await``."""
 
     _protocol_class = VibedreamProtocol
-
-    async def generate(
-        self,
-        prompt: str,
-        *,
-        model: str = GENERATE_MODEL,
-        on_progress: ProgressCallback | None = None,
-        **params: Any,
-    ) -> GenerationResult:
-        flow = self._protocol.generate(prompt, model=model, params=params, on_progress=on_progress)
-        return await self._run(flow)
-
-    async def edit(
-        self,
-        prompt: str,
-        images: ImageInput | Sequence[ImageInput],
-        *,
-        model: str = EDIT_MODEL,
-        on_progress: ProgressCallback | None = None,
-        **params: Any,
-    ) -> GenerationResult:
-        flow = self._protocol.edit(
-            prompt, images, model=model, params=params, on_progress=on_progress
-        )
-        return await self._run(flow)
