@@ -38,9 +38,9 @@ class AIStudio3DProtocol(ProviderProtocol):
     settings = ProviderSettings(
         PROVIDER, api_key_env="THREEDAI_API_KEY", default_base_url="https://api.3daistudio.com"
     )
-    # 40-90 s an image, up to 4 images: poll gently, give up after 15 minutes.
     generate_model = DEFAULT_MODEL
     edit_model = DEFAULT_MODEL
+    # 40-90 s an image, up to 4 images: poll gently, give up after 15 minutes.
     default_polling = PollPolicy(interval=2.0, backoff=1.5, max_interval=10.0, timeout=900.0)
 
     @staticmethod

@@ -33,9 +33,9 @@ class VibedreamProtocol(ProviderProtocol):
     settings = ProviderSettings(
         PROVIDER, api_key_env="VIBEDREAM_API_KEY", default_base_url="https://api.vibedream.ai"
     )
-    # The provider asks for a poll every 1-2 s.
     generate_model = GENERATE_MODEL
     edit_model = EDIT_MODEL
+    # The provider asks for a poll every 1-2 s.
     default_polling = PollPolicy(interval=1.0, backoff=1.25, max_interval=2.0, timeout=300.0)
 
     @staticmethod
