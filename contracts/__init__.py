@@ -42,6 +42,7 @@ __all__ = [
     "ContractError",
     "Operation",
     "defaults",
+    "error_path",
     "find_operation",
     "is_valid",
     "openapi_document",
@@ -242,7 +243,7 @@ def validate(provider: str, name: str, instance: object) -> None:
         return
     best = best_match(errors)
     assert best is not None  # errors is not empty
-    path = _error_path(best)
+    path = error_path(best)
     rest = [error for error in errors if error is not best]
     raise ContractError(
         f"{path}: {_short_message(best)}",
@@ -271,7 +272,7 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}['{escaped}']"
 
 
-def _error_path(error: ValidationError) -> str:
+def error_path(error: ValidationError) -> str:
     """JSON path of the error; for required/additionalProperties, of the property involved."""
     path = error.json_path
     instance = error.instance
