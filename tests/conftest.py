@@ -3,6 +3,7 @@ provider response against the contracts, and a real uvicorn server on 127.0.0.1.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -122,3 +123,19 @@ def live_server() -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """What the contract suite's real-API tests spent, from the run's budget ledger. It lives
+    here, not in tests/contract/, because under xdist the controller loads only this file."""
+    factory = getattr(config, "_tmp_path_factory", None)  # pytest's own, set by its tmp_path
+    if factory is None:
+        return
+    from tests.contract.targets import live_budget  # it imports this module
+
+    for path in sorted(factory.getbasetemp().glob("contract-live-budget-*.json")):
+        budget = live_budget(path, dict(os.environ))
+        if any(budget.spent().values()):
+            terminalreporter.write_line(f"contract suite, real APIs: {budget.summary()}")

@@ -4,7 +4,6 @@ budget, shared by every worker of a run (``CONTRACT_BUDGET_CENTS``, default 50;
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,6 @@ import pytest
 from tests.contract.targets import (
     Target,
     in_process_target,
-    live_budget,
     real_api_target,
     uvicorn_target,
 )
@@ -22,7 +20,6 @@ from tests.contract.wire import Wire
 
 EMULATED = ("in-process", "uvicorn")
 TARGETS = (*EMULATED, "real-api")
-LEDGER_KEY = pytest.StashKey[Path]()
 
 
 def run_id(config: pytest.Config) -> str:
@@ -39,7 +36,6 @@ def ledger_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     # xdist workers' base temps are folders of the controller's: share its folder.
     root = base.parent if hasattr(request.config, "workerinput") else base
     path = root / f"contract-live-budget-{run_id(request.config)}.json"
-    request.config.stash[LEDGER_KEY] = path
     return path
 
 
@@ -71,14 +67,3 @@ def wire(target: Target, provider: str) -> Iterator[Wire]:
 def emulator_wire(emulator_target: Target, provider: str) -> Iterator[Wire]:
     with emulator_target.client(provider) as client:
         yield Wire(emulator_target, provider, client)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """What the real-API tests spent (without xdist; with it, each worker shares the budget
-    but only the controller prints, and it does not load this file)."""
-    path = terminalreporter.config.stash.get(LEDGER_KEY, None)
-    if path is None or not path.exists():
-        return
-    budget = live_budget(path, dict(os.environ))
-    if any(budget.spent().values()):
-        terminalreporter.write_line(f"contract suite, real APIs: {budget.summary()}")
