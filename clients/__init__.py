@@ -34,10 +34,25 @@ from clients.errors import (
 from clients.images import Image
 from clients.policy import PollPolicy, RetryPolicy
 from clients.results import GenerationResult, Progress
+from clients.runners import AsyncShell, SyncShell
 from clients.vertex import AsyncVertexClient, VertexClient
 from clients.vibedream import AsyncVibedreamClient, VibedreamClient
 
+# The clients by provider id (the ids the emulator's config, CLI and journal use).
+SYNC_CLIENTS: dict[str, type[SyncShell]] = {
+    "vibedream": VibedreamClient,
+    "vertex": VertexClient,
+    "3daistudio": AIStudio3DClient,
+}
+ASYNC_CLIENTS: dict[str, type[AsyncShell]] = {
+    "vibedream": AsyncVibedreamClient,
+    "vertex": AsyncVertexClient,
+    "3daistudio": AsyncAIStudio3DClient,
+}
+
 __all__ = [
+    "ASYNC_CLIENTS",
+    "SYNC_CLIENTS",
     "AIStudio3DClient",
     "AsyncAIStudio3DClient",
     "AsyncEmulatorClock",

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 import contracts
 from clients import (
-    AIStudio3DClient,
+    SYNC_CLIENTS,
     AuthenticationError,
     EmulatorClock,
     ImageGenError,
@@ -21,17 +21,10 @@ from clients import (
     ModerationError,
     NotFoundError,
     ValidationError,
-    VertexClient,
-    VibedreamClient,
 )
 from emulator import create_app
 from tests.conftest import KEY, contract_client, emulator_config
 
-SYNC: dict[str, Any] = {
-    "vibedream": VibedreamClient,
-    "vertex": VertexClient,
-    "3daistudio": AIStudio3DClient,
-}
 ERROR_SCHEMA = {"vibedream": "error", "vertex": "error-gateway", "3daistudio": "error"}
 SECRET = "sk-live-do-not-leak-4242"
 
@@ -44,7 +37,9 @@ def http() -> Iterator[TestClient]:
 
 def client_for(provider: str, http: TestClient, key: str = KEY, **options: Any) -> Any:
     clock = EmulatorClock(http)
-    return SYNC[provider](key, http_client=http, sleep=clock.sleep, clock=clock.now, **options)
+    return SYNC_CLIENTS[provider](
+        key, http_client=http, sleep=clock.sleep, clock=clock.now, **options
+    )
 
 
 def check_carries_the_answer(error: ImageGenError, provider: str, status: int) -> None:
@@ -55,7 +50,7 @@ def check_carries_the_answer(error: ImageGenError, provider: str, status: int) -
         contracts.validate(provider, ERROR_SCHEMA[provider], error.body)
 
 
-@pytest.mark.parametrize("provider", sorted(SYNC))
+@pytest.mark.parametrize("provider", sorted(SYNC_CLIENTS))
 def test_a_refused_key_is_an_authentication_error_that_never_shows_the_key(
     provider: str,
 ) -> None:
@@ -77,7 +72,7 @@ INVALID = {
 }
 
 
-@pytest.mark.parametrize("provider", sorted(SYNC))
+@pytest.mark.parametrize("provider", sorted(SYNC_CLIENTS))
 def test_a_refused_parameter_is_a_validation_error_naming_it(
     provider: str, http: TestClient
 ) -> None:
@@ -95,7 +90,7 @@ def test_vertex_names_the_field_of_an_inline_image_it_refuses(http: TestClient) 
     assert caught.value.field == "contents[0].parts[1].inlineData.data"
 
 
-@pytest.mark.parametrize("provider", sorted(SYNC))
+@pytest.mark.parametrize("provider", sorted(SYNC_CLIENTS))
 def test_an_empty_wallet_is_insufficient_credits(provider: str, http: TestClient) -> None:
     answer = http.post("/_emulator/wallets", json={"provider": provider, "key": KEY, "balance": 0})
     assert answer.status_code == 200
@@ -113,7 +108,7 @@ def test_an_unknown_model_is_not_found(provider: str, http: TestClient) -> None:
 
 # A prompt the emulator's built-in rules refuse, and one whose image they withhold.
 @pytest.mark.parametrize("prompt", ["an nsfw fox", "a gore fox"])
-@pytest.mark.parametrize("provider", sorted(SYNC))
+@pytest.mark.parametrize("provider", sorted(SYNC_CLIENTS))
 def test_moderation_is_a_moderation_error(provider: str, prompt: str, http: TestClient) -> None:
     with pytest.raises(ModerationError) as caught:
         client_for(provider, http).generate(prompt)

@@ -20,30 +20,18 @@ from PIL import Image as PILImage
 from starlette.applications import Starlette
 
 from clients import (
+    ASYNC_CLIENTS,
+    SYNC_CLIENTS,
     AIStudio3DClient,
-    AsyncAIStudio3DClient,
     AsyncEmulatorClock,
-    AsyncVertexClient,
     AsyncVibedreamClient,
     EmulatorClock,
     GenerationResult,
     Progress,
-    VertexClient,
     VibedreamClient,
 )
 from emulator import create_app
 from tests.conftest import KEY, contract_client, emulator_config
-
-SYNC: dict[str, Any] = {
-    "vibedream": VibedreamClient,
-    "vertex": VertexClient,
-    "3daistudio": AIStudio3DClient,
-}
-ASYNC: dict[str, Any] = {
-    "vibedream": AsyncVibedreamClient,
-    "vertex": AsyncVertexClient,
-    "3daistudio": AsyncAIStudio3DClient,
-}
 
 # (call arguments, expected (format, width, height) of every image, images expected)
 GENERATE: dict[str, tuple[dict[str, Any], tuple[str, int, int], int]] = {
@@ -114,14 +102,14 @@ def app() -> Starlette:
 
 
 @pytest.mark.parametrize("action", ["generate", "edit"])
-@pytest.mark.parametrize("provider", sorted(SYNC))
+@pytest.mark.parametrize("provider", sorted(SYNC_CLIENTS))
 def test_sync_client_makes_the_images_asked_for(app: Starlette, provider: str, action: str) -> None:
     options, expected, count = (GENERATE if action == "generate" else EDIT)[provider]
     reports: list[Progress] = []
     started = time.perf_counter()
     with contract_client(app) as http:
         clock = EmulatorClock(http)
-        with SYNC[provider](
+        with SYNC_CLIENTS[provider](
             KEY, http_client=http, sleep=clock.sleep, clock=clock.now, strict=True
         ) as client:
             if action == "generate":
@@ -148,7 +136,7 @@ def run_async(
 
 
 @pytest.mark.parametrize("action", ["generate", "edit"])
-@pytest.mark.parametrize("provider", sorted(ASYNC))
+@pytest.mark.parametrize("provider", sorted(ASYNC_CLIENTS))
 def test_async_client_makes_the_images_asked_for(
     app: Starlette, provider: str, action: str
 ) -> None:
@@ -156,7 +144,7 @@ def test_async_client_makes_the_images_asked_for(
     reports: list[Progress] = []
 
     async def body(http: httpx.AsyncClient, clock: AsyncEmulatorClock) -> Any:
-        async with ASYNC[provider](
+        async with ASYNC_CLIENTS[provider](
             KEY, http_client=http, sleep=clock.sleep, clock=clock.now, strict=True
         ) as client:
             if action == "generate":

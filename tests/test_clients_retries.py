@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 from starlette.testclient import TestClient
 
 from clients import (
-    AIStudio3DClient,
+    SYNC_CLIENTS,
     AsyncEmulatorClock,
     AsyncVertexClient,
     AsyncVibedreamClient,
@@ -34,11 +34,6 @@ from clients import (
 from emulator import create_app
 from tests.conftest import KEY, LiveServer, contract_client, emulator_config
 
-SYNC: dict[str, Any] = {
-    "vibedream": VibedreamClient,
-    "vertex": VertexClient,
-    "3daistudio": AIStudio3DClient,
-}
 # The journal's route names for each provider's paid submit and its poll.
 SUBMIT = {"vibedream": "submit", "vertex": "generateContent", "3daistudio": "generate"}
 POLL = {"vibedream": "poll", "3daistudio": "status"}
@@ -56,7 +51,9 @@ def http(request: pytest.FixtureRequest) -> Iterator[TestClient]:
 
 def client_for(provider: str, http: httpx.Client, **options: Any) -> tuple[Any, EmulatorClock]:
     clock = EmulatorClock(http)
-    client = SYNC[provider](KEY, http_client=http, sleep=clock.sleep, clock=clock.now, **options)
+    client = SYNC_CLIENTS[provider](
+        KEY, http_client=http, sleep=clock.sleep, clock=clock.now, **options
+    )
     return client, clock
 
 
@@ -92,7 +89,7 @@ def statuses(http: httpx.Client, provider: str, route: str) -> list[int | None]:
 # ------------------------------------------------------------------- 429
 
 
-@pytest.mark.parametrize("provider", sorted(SYNC))
+@pytest.mark.parametrize("provider", sorted(SYNC_CLIENTS))
 def test_a_429_is_retried_after_its_retry_after_then_succeeds(
     provider: str, http: TestClient
 ) -> None:
@@ -105,7 +102,7 @@ def test_a_429_is_retried_after_its_retry_after_then_succeeds(
     assert clock.sleeps[:2] == [3, 3]
 
 
-@pytest.mark.parametrize("provider", sorted(SYNC))
+@pytest.mark.parametrize("provider", sorted(SYNC_CLIENTS))
 def test_retries_exhausted_raise_rate_limited(provider: str, http: TestClient) -> None:
     queue_faults(http, provider, "429", count=5, retry_after=2)
     client, clock = client_for(provider, http, retry=RetryPolicy(max_retries=2))
@@ -169,7 +166,7 @@ def test_a_poll_failing_past_the_retries_raises_a_typed_error(http: TestClient) 
 
 
 @pytest.mark.parametrize("fault", ["503", "500", "drop", "timeout", "malformed"])
-@pytest.mark.parametrize("provider", sorted(SYNC))
+@pytest.mark.parametrize("provider", sorted(SYNC_CLIENTS))
 def test_a_paid_submit_is_never_sent_twice(provider: str, fault: str, http: TestClient) -> None:
     script(http, provider, SUBMIT[provider], fault)
     client, clock = client_for(provider, http)

@@ -18,24 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from clients import (
-    AIStudio3DClient,
-    AsyncAIStudio3DClient,
-    AsyncVertexClient,
-    AsyncVibedreamClient,
-    GenerationResult,
-    VertexClient,
-    VibedreamClient,
-)
-from clients.runners import AsyncShell, SyncShell
+from clients import ASYNC_CLIENTS, SYNC_CLIENTS, GenerationResult
+from clients.runners import SyncShell
 from contracts.budget import Budget, Reservation, actual, estimate
 from tests.contract.targets import Target
 
 
 @dataclass(frozen=True)
 class Case:
-    sync: type[SyncShell[Any]]
-    asynchronous: type[AsyncShell[Any]]
     params: dict[str, Any]  # the cheapest request that still names a format and a size
     size: tuple[int, int]
     format: str | None  # None: the provider chooses (vertex answers with its own mime type)
@@ -43,22 +33,16 @@ class Case:
 
 CASES = {
     "vibedream": Case(
-        VibedreamClient,
-        AsyncVibedreamClient,
         {"size": "768*1024", "output_format": "png", "seed": 11},
         (768, 1024),
         "png",
     ),
     "vertex": Case(
-        VertexClient,
-        AsyncVertexClient,
         {"aspect_ratio": "3:4", "image_size": "1K", "seed": 11},
         (896, 1200),
         None,
     ),
     "3daistudio": Case(
-        AIStudio3DClient,
-        AsyncAIStudio3DClient,
         {"aspect_ratio": "3:4", "resolution": "1K", "output_format": "webp", "num_images": 1},
         (896, 1200),
         "webp",
@@ -99,12 +83,13 @@ class Meter:
 
 @contextmanager
 def sync_client(target: Target, provider: str) -> Iterator[SyncShell[Any]]:
-    case = CASES[provider]
     with target.client(provider) as http:
         if target.budget is not None:
             meter = Meter(target.budget, provider, {})
             http.event_hooks = {"request": [meter.on_request], "response": [meter.on_response]}
-        yield case.sync(target.api_key(provider), http_client=http, strict=True, **waits(target))
+        yield SYNC_CLIENTS[provider](
+            target.api_key(provider), http_client=http, strict=True, **waits(target)
+        )
 
 
 def waits(target: Target) -> dict[str, Callable[..., Any]]:
@@ -159,7 +144,7 @@ def test_the_async_client_gives_the_same_images_as_the_sync_one(
 
     async def generate() -> GenerationResult:
         async with target.async_client(provider) as http:
-            client = case.asynchronous(
+            client = ASYNC_CLIENTS[provider](
                 target.api_key(provider), http_client=http, strict=True, **waits(target)
             )
             return await client.generate(PROMPT, **case.params)
