@@ -28,6 +28,7 @@ from emulator.core.faults import FaultTable
 from emulator.core.journal import DEFAULT_JOURNAL_SIZE
 from emulator.core.moderation import Rule
 from emulator.core.rate_limits import RateLimit
+from emulator.core.store import DEFAULT_JOB_RETENTION, DEFAULT_MAX_JOBS
 from emulator.core.wallets import money
 
 # 14 input images of 7 MB each, base64-encoded (x4/3), plus room for the rest of the JSON.
@@ -58,6 +59,8 @@ class Config:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # the file's own
     scenarios: list[dict[str, Any]] = field(default_factory=list)  # played from the start
     journal_size: int = DEFAULT_JOURNAL_SIZE
+    max_jobs: int = DEFAULT_MAX_JOBS  # the store keeps at most this many jobs
+    job_retention: float = DEFAULT_JOB_RETENTION  # seconds a finished job is kept
     admin_token: str | None = None
 
     def __post_init__(self) -> None:
@@ -94,6 +97,8 @@ class Config:
             profiles=dict(data.get("profiles", {})),
             scenarios=list(data.get("scenarios", [])),
             journal_size=data.get("journal_size", DEFAULT_JOURNAL_SIZE),
+            max_jobs=data.get("max_jobs", DEFAULT_MAX_JOBS),
+            job_retention=data.get("job_retention", DEFAULT_JOB_RETENTION),
             admin_token=data.get("admin", {}).get("token"),
         )
 
@@ -124,6 +129,8 @@ class Config:
             "max_body_bytes": self.max_body_bytes,
             "image_cache_bytes": self.image_cache_bytes,
             "journal_size": self.journal_size,
+            "max_jobs": self.max_jobs,
+            "job_retention": self.job_retention,
             "defaults": self.defaults,
             "providers": self.providers,
             "profiles": self.profiles,

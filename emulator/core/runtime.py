@@ -50,7 +50,7 @@ class Runtime:
             clock=clock,
             rng=rng,
             fault_rng=fault_rng,
-            store=STORES[config.store](),
+            store=STORES[config.store](clock, config.max_jobs, config.job_retention),
             images=ImageCache(config.image_cache_bytes),
             keys=KeyPolicy(config.key_table()),
             moderator=Moderator(config, fault_rng),
@@ -99,6 +99,7 @@ class Runtime:
         config's scenarios start over; the seed, clock mode and store need a restart."""
         config.seed, config.clock, config.store = self.rng.seed, self.clock.mode, self.config.store
         self.config = config
+        self.store.max_jobs, self.store.job_retention = config.max_jobs, config.job_retention
         self.keys = KeyPolicy(config.key_table())
         self.moderator = Moderator(config, self.fault_rng)
         self.faults = FaultPolicy(config, self.fault_rng, self.scenarios, self.clock)

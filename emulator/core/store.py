@@ -2,23 +2,37 @@
 
 In memory by default. Everything goes through this small interface so that a shared backend
 (several workers or hosts) can replace it without touching providers or core services.
+
+The store is bounded, so a long run's memory levels off: a job is dropped `job_retention`
+seconds (on the emulator's clock) after it finished, and beyond `max_jobs` the oldest jobs go
+first, finished or not. A job's assets go with it. Dropping happens as new jobs arrive, so a
+job past its retention may still be found until then: retention bounds memory; what a provider
+answers for an old job is its own rule (3D AI Studio's results expire after `asset_ttl`).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from emulator.core.assets import Asset
+    from emulator.core.clock import Clock
     from emulator.core.jobs import Job
+
+DEFAULT_MAX_JOBS = 50_000
+DEFAULT_JOB_RETENTION = 24 * 3600.0  # seconds after a job finished
 
 
 class Store(Protocol):
+    max_jobs: int
+    job_retention: float
+
     def put_job(self, job: Job) -> None: ...
 
     def get_job(self, job_id: str) -> Job | None: ...
 
-    def put_asset(self, asset: Asset) -> None: ...
+    def put_asset(self, asset: Asset, job: Job) -> None: ...
 
     def get_asset(self, asset_id: str) -> Asset | None: ...
 
@@ -28,18 +42,35 @@ class Store(Protocol):
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        max_jobs: int = DEFAULT_MAX_JOBS,
+        job_retention: float = DEFAULT_JOB_RETENTION,
+    ) -> None:
+        self.clock = clock
+        self.max_jobs = max_jobs
+        self.job_retention = job_retention
         self._jobs: dict[str, Job] = {}
+        # Job ids oldest first: a deque, as popping the front of a dict again and again makes
+        # each next(iter(dict)) skip ever more deleted slots.
+        self._order: deque[str] = deque()
         self._assets: dict[str, Asset] = {}
+        self._assets_of: dict[str, list[str]] = {}  # job id -> its asset ids
 
     def put_job(self, job: Job) -> None:
+        if job.id not in self._jobs:
+            self._order.append(job.id)
         self._jobs[job.id] = job
+        self._evict()
 
     def get_job(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
-    def put_asset(self, asset: Asset) -> None:
+    def put_asset(self, asset: Asset, job: Job) -> None:
+        """`asset`, kept as long as `job` is."""
         self._assets[asset.id] = asset
+        self._assets_of.setdefault(job.id, []).append(asset.id)
 
     def get_asset(self, asset_id: str) -> Asset | None:
         return self._assets.get(asset_id)
@@ -49,7 +80,23 @@ class MemoryStore:
 
     def clear(self) -> None:
         self._jobs.clear()
+        self._order.clear()
         self._assets.clear()
+        self._assets_of.clear()
+
+    def _evict(self) -> None:
+        """Drop the oldest jobs while there are too many or the oldest is past its retention
+        (creation order: a long job ahead holds back shorter ones behind it, which the count
+        bound still limits)."""
+        now = self.clock.now()
+        while self._order:
+            oldest = self._jobs[self._order[0]]
+            if len(self._jobs) <= self.max_jobs and now < oldest.finishes_at + self.job_retention:
+                return
+            self._order.popleft()
+            del self._jobs[oldest.id]
+            for asset_id in self._assets_of.pop(oldest.id, ()):
+                self._assets.pop(asset_id, None)
 
 
 STORES: dict[str, type[MemoryStore]] = {"memory": MemoryStore}

@@ -155,8 +155,8 @@ def add_outputs(
             available_at=full.available_at,
             expires_at=full.expires_at,
         )
-        rt.store.put_asset(full)
-        rt.store.put_asset(thumbnail)
+        rt.store.put_asset(full, job)
+        rt.store.put_asset(thumbnail, job)
         job.outputs.append(full.id)
         job.params["thumbnails"].append(thumbnail.id)
 

@@ -112,7 +112,7 @@ async def submit(request: Request) -> JSONResponse:
         expires_at=job.finishes_at + ttl if ttl else None,
     )
     job.outputs.append(asset.id)
-    rt.store.put_asset(asset)
+    rt.store.put_asset(asset, job)
     rt.store.put_job(job)
     return JSONResponse(
         {
