@@ -1,8 +1,10 @@
 """The admin API under /_emulator/: health, config, clock, reset, scenarios (and faults, their
-short form), wallets, the request journal. Provider-neutral; JSON in and out.
+short form), wallets, the request journal, and the dashboard's page, job list and thumbnails
+(dashboard.py). Provider-neutral; JSON in and out.
 
 When the config has an admin token, every admin request must carry it, as
-`Authorization: Bearer <token>` or `X-Emulator-Admin-Token: <token>`.
+`Authorization: Bearer <token>` or `X-Emulator-Admin-Token: <token>`; only the dashboard's
+page is open (it holds no data: its scripts ask the admin API, with the token).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from emulator import dashboard
 from emulator.config import Config, ConfigError
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
@@ -29,6 +32,7 @@ from emulator.core.wallets import money
 from emulator.providers import PROVIDERS
 
 PREFIX = "/_emulator"
+DASHBOARD_PAGE = PREFIX + dashboard.PAGE_PATH
 MAX_ADMIN_BODY = 64 * 1024
 
 try:
@@ -194,7 +198,8 @@ async def get_requests(request: Request) -> JSONResponse:
             f"Unknown filter(s) {', '.join(unknown)}; use {', '.join(FILTERS)}, limit.",
         )
     limit = params.get("limit")
-    if limit is not None and (not limit.isdigit() or int(limit) < 1):
+    # isascii: str.isdigit() also says yes to "²", which int() refuses.
+    if limit is not None and (not (limit.isascii() and limit.isdigit()) or int(limit) < 1):
         raise ApiError(ErrorKind.INVALID_REQUEST, "limit must be a whole number >= 1.")
     filters = {name: params[name] for name in FILTERS if name in params}
     entries = rt.journal.query(filters, int(limit) if limit else None)
@@ -216,8 +221,12 @@ async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def admin_allowed(request: Request, token: str | None) -> bool:
-    """Whether an admin request carries the token (always, when none is configured)."""
+    """Whether an admin request carries the token (always, when none is configured). The
+    dashboard's page is open: it is the same static file for everyone, and asks for the token
+    to make its own requests."""
     if token is None:
+        return True
+    if request.scope["path"] == DASHBOARD_PAGE and request.method in ("GET", "HEAD"):
         return True
     given = request.headers.get("x-emulator-admin-token") or bearer_token(request) or ""
     return hmac.compare_digest(given.encode(), token.encode())
@@ -284,4 +293,5 @@ routes = [
     Route(f"{PREFIX}/faults", clear_faults, methods=["DELETE"]),
     Route(f"{PREFIX}/wallets", get_wallets, methods=["GET"]),
     Route(f"{PREFIX}/wallets", wallet, methods=["POST"]),
+    *dashboard.routes(PREFIX),
 ]

@@ -13,6 +13,7 @@ answers for an old job is its own rule (3D AI Studio's results expire after `ass
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -31,6 +32,10 @@ class Store(Protocol):
     def put_job(self, job: Job) -> None: ...
 
     def get_job(self, job_id: str) -> Job | None: ...
+
+    def newest_jobs(self) -> Iterator[Job]:
+        """Every job, newest first (GET /_emulator/jobs, the dashboard)."""
+        ...
 
     def put_asset(self, asset: Asset, job: Job) -> None: ...
 
@@ -66,6 +71,9 @@ class MemoryStore:
 
     def get_job(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
+
+    def newest_jobs(self) -> Iterator[Job]:
+        return (self._jobs[job_id] for job_id in reversed(self._order))
 
     def put_asset(self, asset: Asset, job: Job) -> None:
         """`asset`, kept as long as `job` is."""
