@@ -13,6 +13,7 @@ import hmac
 import math
 from decimal import Decimal, InvalidOperation
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import Route
@@ -56,6 +57,11 @@ def clock_view(rt: Runtime) -> dict[str, object]:
     }
 
 
+async def read_admin_json(request: Request) -> Any:
+    """A JSON body, whatever its Content-Type: `curl -d '{...}'` sends it as a form."""
+    return await read_json(request, MAX_ADMIN_BODY, check_media_type=False)
+
+
 async def health(request: Request) -> JSONResponse:
     rt = runtime(request)
     return JSONResponse(
@@ -76,7 +82,7 @@ async def get_clock(request: Request) -> JSONResponse:
 
 async def advance_clock(request: Request) -> JSONResponse:
     rt = runtime(request)
-    body = await read_json(request, MAX_ADMIN_BODY)
+    body = await read_admin_json(request)
     seconds = body.get("seconds") if isinstance(body, dict) else None
     if (
         isinstance(seconds, bool)
@@ -105,7 +111,7 @@ async def get_config(request: Request) -> JSONResponse:
 async def replace_config(request: Request) -> JSONResponse:
     """The body is a whole config, in the file's shape (JSON instead of TOML)."""
     rt = runtime(request)
-    body = await read_json(request, MAX_ADMIN_BODY)
+    body = await read_admin_json(request)
     if not isinstance(body, dict):
         raise ApiError(ErrorKind.INVALID_REQUEST, "Send the config as a JSON object.")
     try:
@@ -129,7 +135,7 @@ async def get_scenarios(request: Request) -> JSONResponse:
 async def add_scenarios(request: Request) -> JSONResponse:
     """One scenario object, or a list of them (core/scenarios.py has the format)."""
     rt = runtime(request)
-    body = await read_json(request, MAX_ADMIN_BODY)
+    body = await read_admin_json(request)
     entries = body if isinstance(body, list) else [body]
     where = "scenarios" if isinstance(body, list) else ""
     try:  # all or nothing: a list with one bad scenario adds none
@@ -159,7 +165,7 @@ async def queue_fault(request: Request) -> JSONResponse:
     """{"provider": "vertex", "error": "429", "count": 1, "retry_after": 1}: the provider's
     next `count` requests fail with that fault (a scenario matching the whole provider)."""
     rt = runtime(request)
-    body = await read_json(request, MAX_ADMIN_BODY)
+    body = await read_admin_json(request)
     if not isinstance(body, dict):
         raise ApiError(ErrorKind.INVALID_REQUEST, "Send a JSON object.")
     provider = body.get("provider")
@@ -242,7 +248,7 @@ async def wallet(request: Request) -> JSONResponse:
     """{"provider", "key", "balance"?}: set the key's balance (a number or a decimal string),
     or read it when no balance is given. The key itself is never echoed or stored."""
     rt = runtime(request)
-    body = await read_json(request, MAX_ADMIN_BODY)
+    body = await read_admin_json(request)
     if not isinstance(body, dict):
         raise ApiError(ErrorKind.INVALID_REQUEST, "Send a JSON object.")
     provider, key = body.get("provider"), body.get("key")

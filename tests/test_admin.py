@@ -48,6 +48,17 @@ def test_advance_refuses_a_non_finite_number(client: TestClient) -> None:
     assert response.status_code == 400
 
 
+def test_admin_json_is_read_whatever_the_content_type_says(client: TestClient) -> None:
+    """`curl -d '{"seconds": 5}'` sends a JSON body as application/x-www-form-urlencoded."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = client.post("/_emulator/clock/advance", content=b'{"seconds": 5}', headers=form)
+    assert answer.status_code == 200, answer.text
+    assert client.get("/_emulator/clock").json()["offset"] == 5
+    refused = client.post("/_emulator/clock/advance", content=b"seconds=5", headers=form)
+    assert refused.status_code == 400
+    assert "not valid JSON" in refused.json()["error"]["message"]
+
+
 def test_reset_clears_the_store(client: TestClient) -> None:
     client.post("/api/v1/models/z-image-turbo/generate", json={"prompt": "x"}, headers=AUTH)
     assert client.get("/_emulator/health").json()["store"]["jobs"] == 1

@@ -23,11 +23,17 @@ class JSONResponse(StarletteJSONResponse):
         return orjson.dumps(content)
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The parsed JSON body, or an ApiError that says clearly what is wrong with it."""
+async def read_json(request: Request, max_bytes: int, *, check_media_type: bool = True) -> Any:
+    """The parsed JSON body, or an ApiError that says clearly what is wrong with it. Without
+    `check_media_type` the body is read as JSON whatever its Content-Type says."""
     headers = request.headers
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type and media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+    if (
+        check_media_type
+        and media_type
+        and media_type not in JSON_MEDIA_TYPES
+        and not media_type.endswith("+json")
+    ):
         raise ApiError(
             ErrorKind.UNSUPPORTED_MEDIA_TYPE,
             f"Content-Type must be application/json, got {media_type}.",
