@@ -18,7 +18,7 @@ serve: $(STAMP)
 	$(BIN)/imagegen-emulator serve $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check emulator contracts clients tests bench
+	$(BIN)/ruff check emulator contracts clients tests bench examples
 
 test: lint
 	$(BIN)/pytest -n auto -m "not slow" $(ARGS)

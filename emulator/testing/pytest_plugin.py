@@ -1,0 +1,113 @@
+"""The pytest plugin (entry point ``pytest11``: ``imagegen_emulator``), active wherever the
+package is installed.
+
+Fixtures:
+
+- ``imagegen_emulator``: a fresh emulator for each test, in-process (no socket);
+- ``imagegen_server``: the same helper over a real uvicorn server on 127.0.0.1 and an ephemeral
+  port, shared by the tests of a session (of an xdist worker) and reset before each one.
+
+Both are an ImagegenEmulator (handle.py). Choose the profile and seed with
+``@pytest.mark.imagegen(profile=..., seed=..., config={...})`` or ``--imagegen-profile`` and
+``--imagegen-seed`` (settings.py has the precedence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from emulator.app import create_app
+from emulator.testing.backends import InProcess, OverHttp
+from emulator.testing.handle import ImagegenEmulator
+from emulator.testing.server import ServerPool
+from emulator.testing.settings import (
+    DEFAULT_PROFILE,
+    DEFAULT_SEED,
+    EmulatorSettings,
+    SettingsError,
+    resolve,
+)
+
+MARKER = "imagegen"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("imagegen-emulator", "imagegen-emulator fixtures")
+    group.addoption(
+        "--imagegen-profile",
+        metavar="NAME",
+        help=f"profile of the imagegen_emulator and imagegen_server fixtures: instant"
+        f" (default: {DEFAULT_PROFILE}), dev, realistic, chaos",
+    )
+    group.addoption(
+        "--imagegen-seed",
+        type=int,
+        metavar="N",
+        help=f"seed of the imagegen fixtures' random choices (default: {DEFAULT_SEED})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(profile=None, seed=None, config=None): the imagegen_emulator and"
+        " imagegen_server fixtures' profile, seed and config (a mapping in the config file's"
+        " shape) for these tests",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    defaults = _resolve(config, [])
+    return f"imagegen-emulator: profile {defaults.profile}, seed {defaults.seed}"
+
+
+def _resolve(config: pytest.Config, markers: list[pytest.Mark]) -> EmulatorSettings:
+    return resolve(
+        config.getoption("imagegen_profile"),
+        config.getoption("imagegen_seed"),
+        [(mark.args, mark.kwargs) for mark in markers],
+    )
+
+
+def _settings(request: pytest.FixtureRequest) -> EmulatorSettings:
+    try:
+        settings = _resolve(request.config, list(request.node.iter_markers(MARKER)))
+        settings.build()  # a bad profile or config is refused here, in one line
+    except SettingsError as exc:
+        problem = str(exc)
+    else:
+        return settings
+    # Outside the except block: the test's error is this one line, with no chained exception.
+    pytest.fail(f"imagegen emulator: {problem}", pytrace=False)
+
+
+@pytest.fixture
+def imagegen_emulator(request: pytest.FixtureRequest) -> Iterator[ImagegenEmulator]:
+    """A fresh emulator for this test, in-process: virtual clock, profile instant, seed 0
+    unless the imagegen marker or the --imagegen-* options say otherwise."""
+    settings = _settings(request)
+    with ImagegenEmulator(InProcess(create_app(settings.build())), settings) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def imagegen_server_pool() -> Iterator[ServerPool]:
+    """The session's uvicorn servers (one per seed and clock asked for), stopped at its end."""
+    pool = ServerPool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def imagegen_server(
+    request: pytest.FixtureRequest, imagegen_server_pool: ServerPool
+) -> Iterator[ImagegenEmulator]:
+    """The emulator on a real server (``base_url`` is http://127.0.0.1:PORT), reset to this
+    test's settings before it runs."""
+    settings = _settings(request)
+    server = imagegen_server_pool.get(settings)
+    with ImagegenEmulator(OverHttp(server.base_url), settings) as emulator:
+        emulator.reset()
+        yield emulator

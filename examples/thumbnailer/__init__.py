@@ -1,0 +1,1 @@
+"""Thumbnailer, an example app built on the reference clients, and its tests."""
