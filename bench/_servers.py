@@ -1,9 +1,10 @@
 """Run an app under uvicorn in a subprocess on 127.0.0.1, and shared helpers of the benches.
 
 Child side: ``python -m bench._servers {bare,emulator} [--no-nodelay] [--loop L]`` binds an
-ephemeral port on 127.0.0.1 before starting (``emulator.cli.listen``, which sets TCP_NODELAY),
-prints ``PORT <n>`` on stdout and serves with the same uvicorn settings whatever the app: one
-worker, uvloop (unless --loop asyncio, for the Nagle check) and httptools, access log off.
+ephemeral port on 127.0.0.1 before starting (``emulator.commands.serve.listen``, which sets
+TCP_NODELAY), prints ``PORT <n>`` on stdout and serves with the same uvicorn settings whatever
+the app: one worker, uvloop (unless --loop asyncio, for the Nagle check) and httptools, access
+log off.
 
 Parent side: :class:`ServerProcess` starts such a child, waits until it answers HTTP, and always
 stops it (terminate, then kill) when the ``with`` block ends, error or not. On Linux the child
@@ -64,7 +65,8 @@ def nano_4k_body(prompt: str = "x") -> dict[str, str]:
 
 
 def _plain_listen(host: str, port: int) -> socket.socket:
-    """Like emulator.cli.listen but without TCP_NODELAY: the control case of the Nagle check."""
+    """Like emulator.commands.serve.listen but without TCP_NODELAY: the control case of the
+    Nagle check."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -84,7 +86,7 @@ def _build_app(name: str) -> Starlette:
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
-    from emulator.cli import listen
+    from emulator.commands.serve import listen
 
     parser = argparse.ArgumentParser(prog="python -m bench._servers")
     parser.add_argument("app", choices=APPS)

@@ -18,7 +18,8 @@ The three are measured twice in rotating order and the best requests/s of each i
 target is emulator / bare-same >= 0.70. Every wrk response must be 2xx.
 
 --nagle-check times 200 sequential keep-alive polls against the emulator on the pre-bound
-TCP_NODELAY socket (emulator.cli.listen), under uvloop and under the plain asyncio loop; as
+TCP_NODELAY socket (emulator.commands.serve.listen), under uvloop and under the plain asyncio
+loop; as
 controls that show whether the check can see the problem at all, the same on a socket pre-bound
 without TCP_NODELAY (under asyncio each response then waits ~40 ms on Nagle + delayed ACK, as
 uvicorn writes headers and body separately).
@@ -249,9 +250,9 @@ NAGLE_CASES = (
 
 
 def nagle_check() -> int:
-    """Poll latency on the pre-bound TCP_NODELAY socket (emulator.cli.listen), under uvloop and
-    under the plain asyncio loop uvicorn falls back to without uvloop; the controls pre-bind
-    without TCP_NODELAY, to show whether the check can see a Nagle delay at all."""
+    """Poll latency on the pre-bound TCP_NODELAY socket (emulator.commands.serve.listen), under
+    uvloop and under the plain asyncio loop uvicorn falls back to without uvloop; the controls
+    pre-bind without TCP_NODELAY, to show whether the check can see a Nagle delay at all."""
     print(f"nagle check: {NAGLE_POLLS} sequential keep-alive GET polls of one prediction")
     failed = []
     controls_delayed = []

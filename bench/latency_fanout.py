@@ -70,7 +70,7 @@ def serve_main(latency: float) -> int:
     """The emulator with configured latency on the real clock; same uvicorn settings as
     `python -m bench._servers emulator`. Prints ``PORT <n>`` like it."""
     from emulator import Config, create_app
-    from emulator.cli import listen
+    from emulator.commands.serve import listen
 
     app = create_app(Config(clock="real", seed=1, profile="instant", defaults={"latency": latency}))
     return run_uvicorn(app, listen(HOST, 0))

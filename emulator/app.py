@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from emulator import admin, openapi
 from emulator.config import Config
@@ -16,12 +17,15 @@ from emulator.core.faults import DECISION_SCOPE_KEY
 from emulator.core.runtime import Runtime
 from emulator.error_handlers import EXCEPTION_HANDLERS
 from emulator.providers import PROVIDERS, error_shape_for_path
+from emulator.request_log import log_request
+from emulator.request_log import logger as request_logger
 
 
 class EmulatorApp(Starlette):
     """Starlette, plus what happens around each provider request: its latency or delivery
-    fault (core/delivery.py), then a line in the journal. Done here, outside Starlette's own
-    error handling, so a dropped connection is not mistaken for a crash."""
+    fault (core/delivery.py), then a line in the journal and in the request log
+    (request_log.py). Done here, outside Starlette's own error handling, so a dropped
+    connection is not mistaken for a crash."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt: Runtime = self.state.runtime
@@ -29,10 +33,10 @@ class EmulatorApp(Starlette):
             await super().__call__(scope, receive, send)
             return
         if scope["path"].startswith(admin.PREFIX):
-            if admin.admin_allowed(Request(scope), rt.config.admin_token):
-                await super().__call__(scope, receive, send)
+            if request_logger.isEnabledFor(logging.DEBUG):
+                await self._logged_admin(scope, receive, send)
             else:
-                await admin.refuse(scope, receive, send)
+                await self._admin(scope, receive, send)
             return
         started, now = time.perf_counter(), rt.clock.now()
         tap = ResponseTap(scope, send, rt.clock)
@@ -47,15 +51,36 @@ class EmulatorApp(Starlette):
             else:
                 owner = error_shape_for_path(scope["path"])
                 provider = owner[0].id if owner else None
+            status = None if tap.dropped else tap.status
+            elapsed = time.perf_counter() - started
             rt.journal.record(
-                now,
-                scope["method"],
-                scope["path"],
-                provider,
-                None if tap.dropped else tap.status,
-                time.perf_counter() - started,
-                decision,
+                now, scope["method"], scope["path"], provider, status, elapsed, decision
             )
+            # Checked here, so a disabled log costs one cached lookup and formats nothing.
+            if request_logger.isEnabledFor(logging.INFO):
+                log_request(scope["method"], scope["path"], provider, status, elapsed, decision)
+
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if admin.admin_allowed(Request(scope), self.state.runtime.config.admin_token):
+            await super().__call__(scope, receive, send)
+        else:
+            await admin.refuse(scope, receive, send)
+
+    async def _logged_admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An admin request, logged at DEBUG: a dashboard polls them all the time."""
+        started, status = time.perf_counter(), None
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._admin(scope, receive, send_and_note)
+        finally:
+            elapsed = time.perf_counter() - started
+            log_request(scope["method"], scope["path"], None, status, elapsed, None, logging.DEBUG)
 
 
 def create_runtime(config: Config) -> Runtime:

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 import contracts
 from emulator import Config, create_app
-from emulator.cli import listen
+from emulator.commands.serve import listen
 from emulator.providers import error_shape_for_path
 
 KEY = "test-key"

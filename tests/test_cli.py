@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emulator.cli import ADMIN_TOKEN_ENV
+from emulator.cli import main
+from emulator.commands.common import ADMIN_TOKEN_ENV
 
 SERVE = [sys.executable, "-m", "emulator", "serve", "--host", "127.0.0.1"]
 
@@ -253,3 +254,55 @@ def test_unsafe_or_unknown_serve_options_are_refused_with_one_clear_line(
     assert result.returncode == 2
     assert result.stderr == f"imagegen-emulator: error: {message}\n"
     assert result.stdout == ""  # refused before listening: no banner
+
+
+# ------------------------------------------------------------------------- help and usage
+
+
+@pytest.mark.parametrize("command", ["serve", "generate", "contract-check"])
+def test_help_of_each_command_shows_examples(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    help_text = capsys.readouterr().out
+    examples = help_text[help_text.index("\nexamples:\n") :].split("\n\n")[0].splitlines()
+    shown = [line for line in examples if f"imagegen-emulator {command} " in line]
+    assert len(shown) >= 3, help_text
+
+
+def test_no_command_prints_the_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("usage: imagegen-emulator [-h] COMMAND ...")
+    for command in ("serve", "generate", "contract-check"):
+        assert f"\n    {command}" in captured.err
+    assert "examples:" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["nosuch"], "imagegen-emulator: error: argument COMMAND: invalid choice: 'nosuch'"),
+        (["serve", "--port", "x"], "imagegen-emulator serve: error: argument --port: invalid int"),
+        (
+            ["generate", "--provider", "vibedream"],
+            "imagegen-emulator generate: error: the following arguments are required:"
+            " --prompt, --out",
+        ),
+        (["serve", "--log-format", "xml"], "imagegen-emulator serve: error: argument --log-format"),
+    ],
+)
+def test_a_usage_error_is_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message)
+    prog = message.split(": error:")[0]  # the parser that reports it: the command's own
+    assert err.endswith(f" (see {prog} --help)\n")
+    assert err.count("\n") == 1

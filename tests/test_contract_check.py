@@ -19,7 +19,8 @@ from starlette.routing import Route
 
 from contracts.conformance import KEY_ENV, PROVIDERS
 from emulator import Config, create_app
-from emulator.cli import ADMIN_TOKEN_ENV, main
+from emulator.cli import main
+from emulator.commands.common import ADMIN_TOKEN_ENV
 from tests.conftest import run_server
 
 SECRET = "cli-secret-key-4f1c"  # must never appear in the output
@@ -225,7 +226,9 @@ def test_an_unknown_provider_or_missing_option_is_a_usage_error(capsys) -> None:
         with pytest.raises(SystemExit) as exit_info:
             main(["contract-check", *args])
         assert exit_info.value.code == 2
-    assert "usage:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "imagegen-emulator contract-check: error: argument --provider: invalid choice" in err
+    assert "the following arguments are required: --provider" in err
 
 
 def test_an_unreachable_target_exits_2_without_a_traceback(capsys) -> None:

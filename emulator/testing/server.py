@@ -16,7 +16,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from emulator.app import create_app
-from emulator.cli import listen
+from emulator.commands.serve import listen
 from emulator.testing.settings import EmulatorSettings
 
 HOST = "127.0.0.1"
