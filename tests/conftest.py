@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -17,8 +16,8 @@ from starlette.testclient import TestClient
 
 import contracts
 from emulator import Config, create_app
-from emulator.commands.serve import listen
 from emulator.providers import error_shape_for_path
+from emulator.testing.server import start_server
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -101,17 +100,9 @@ class LiveServer:
 
 
 def run_server(app: Starlette) -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = listen("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=True))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    return server, thread, f"http://127.0.0.1:{port}"
+    """The app on a real uvicorn server, 127.0.0.1 and an ephemeral port, in a thread."""
+    running = start_server(app)
+    return running.server, running.thread, running.base_url
 
 
 @pytest.fixture
