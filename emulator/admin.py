@@ -25,7 +25,7 @@ from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import NAMES, Fault, canonical_name
-from emulator.core.http import JSONResponse, bearer_token, read_json
+from emulator.core.http import JSONResponse, bearer_token, query_params, read_json, whole_number
 from emulator.core.journal import FILTERS
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.scenarios import ScenarioError, Scenarios
@@ -192,23 +192,18 @@ async def clear_faults(request: Request) -> JSONResponse:
     return JSONResponse({"pending": rt.scenarios.pending_per_provider()})
 
 
+# A limit beyond the journal's size simply gives all of it.
+MAX_LIMIT = 1_000_000_000
+
+
 async def get_requests(request: Request) -> JSONResponse:
     """The journal, newest first; filter by any of FILTERS (?provider=vertex&status=429) and
     `limit`."""
     rt = runtime(request)
-    params = request.query_params
-    unknown = sorted(set(params) - {*FILTERS, "limit"})
-    if unknown:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST,
-            f"Unknown filter(s) {', '.join(unknown)}; use {', '.join(FILTERS)}, limit.",
-        )
-    limit = params.get("limit")
-    # isascii: str.isdigit() also says yes to "²", which int() refuses.
-    if limit is not None and (not (limit.isascii() and limit.isdigit()) or int(limit) < 1):
-        raise ApiError(ErrorKind.INVALID_REQUEST, "limit must be a whole number >= 1.")
+    params = query_params(request, (*FILTERS, "limit"))
+    limit = whole_number(params.get("limit"), "limit", rt.journal.size, 1, MAX_LIMIT)
     filters = {name: params[name] for name in FILTERS if name in params}
-    entries = rt.journal.query(filters, int(limit) if limit else None)
+    entries = rt.journal.query(filters, limit)
     return JSONResponse({"requests": entries, "capacity": rt.journal.size})
 
 

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from emulator.core.assets import Asset
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
-from emulator.core.http import JSONResponse, public_base_url
+from emulator.core.http import JSONResponse, public_base_url, query_params, whole_number
 from emulator.core.images import MIME_TYPES
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.runtime import runtime
@@ -94,13 +94,7 @@ async def list_jobs(request: Request) -> JSONResponse:
     """The latest jobs, newest first: `limit` (1..200, default 20) and the filters `provider`,
     `model`, `status` (queued, running, succeeded, failed: the job's state now)."""
     rt = runtime(request)
-    params = request.query_params
-    unknown = sorted(set(params) - {*JOB_FILTERS, "limit"})
-    if unknown:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST,
-            f"Unknown parameter(s) {', '.join(unknown)}; use {', '.join(JOB_FILTERS)}, limit.",
-        )
+    params = query_params(request, (*JOB_FILTERS, "limit"))
     limit = whole_number(params.get("limit"), "limit", DEFAULT_JOB_LIMIT, 1, MAX_JOB_LIMIT)
     provider, model, status = (params.get(name) for name in JOB_FILTERS)
     if provider is not None and provider not in rt.provider_ids:
@@ -125,15 +119,6 @@ async def list_jobs(request: Request) -> JSONResponse:
     chosen = islice(filter(wanted, rt.store.newest_jobs()), limit)
     views = [job_view(job, now, rt.store, base_url, thumbnail_url) for job in chosen]
     return JSONResponse({"jobs": views})
-
-
-def whole_number(text: str | None, name: str, default: int, low: int, high: int) -> int:
-    if text is None:
-        return default
-    # isascii: str.isdigit() also says yes to "²", which int() refuses.
-    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-        raise ApiError(ErrorKind.INVALID_REQUEST, f"{name} must be a whole number {low}..{high}.")
-    return int(text)
 
 
 def job_view(

@@ -214,6 +214,19 @@ def test_the_journal_limit_refuses_unicode_digits_too(client: TestClient) -> Non
     assert client.get("/_emulator/requests?limit=%C2%B2").status_code == 400
 
 
+@pytest.mark.parametrize("path", [JOBS, "/_emulator/requests"])
+def test_a_limit_of_thousands_of_digits_is_a_400_not_a_500(client: TestClient, path: str) -> None:
+    """int() refuses strings of more than 4300 digits with a ValueError."""
+    assert client.get(path, params={"limit": "9" * 5000}).status_code == 400
+
+
+def test_a_journal_limit_beyond_its_size_gives_all_of_it(client: TestClient) -> None:
+    client.get("/api/v1/predictions/nope", headers=AUTH)
+    answer = client.get("/_emulator/requests", params={"limit": 10**6})
+    assert answer.status_code == 200
+    assert len(answer.json()["requests"]) == 1
+
+
 def test_any_query_value_is_answered_200_or_400(client: TestClient) -> None:
     @settings(max_examples=80, deadline=None)
     @given(name=st.sampled_from(["limit", "provider", "model", "status"]), value=st.text())

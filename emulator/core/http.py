@@ -4,9 +4,11 @@ and the public base URL the client used (so URLs work behind a proxy or a root p
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
@@ -93,6 +95,33 @@ def _too_large(max_bytes: int) -> ApiError:
     return ApiError(
         ErrorKind.PAYLOAD_TOO_LARGE, f"The request body is larger than {max_bytes} bytes."
     )
+
+
+def query_params(request: Request, allowed: Sequence[str]) -> QueryParams:
+    """The query parameters, or a 400 naming any that is not in `allowed`."""
+    params = request.query_params
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"Unknown parameter(s) {', '.join(unknown)}; use {', '.join(allowed)}.",
+        )
+    return params
+
+
+def whole_number(text: str | None, name: str, default: int, low: int, high: int) -> int:
+    """A query parameter's whole number in low..high, `default` when absent, else a 400."""
+    if text is None:
+        return default
+    # isascii: str.isdigit() also says yes to "²", which int() refuses; and int() refuses
+    # more than 4300 digits, so a number longer than `high` is refused unread.
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > len(str(high))
+        or not low <= int(text) <= high
+    ):
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"{name} must be a whole number {low}..{high}.")
+    return int(text)
 
 
 def bearer_token(request: Request) -> str | None:
