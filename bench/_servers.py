@@ -1,21 +1,29 @@
 """Run an app under uvicorn in a subprocess on 127.0.0.1, and shared helpers of the benches.
 
-Child side: ``python -m bench._servers {bare,emulator} [--no-nodelay] [--loop L]`` binds an
-ephemeral port on 127.0.0.1 before starting (``emulator.commands.serve.listen``, which sets
-TCP_NODELAY), prints ``PORT <n>`` on stdout and serves with the same uvicorn settings whatever
-the app: one worker, uvloop (unless --loop asyncio, for the Nagle check) and httptools, access
-log off.
+Child side: ``python -m bench._servers {bare,emulator} [--no-nodelay] [--loop L] [--workers N]
+[--preload]`` binds an ephemeral port on 127.0.0.1 before starting
+(``emulator.commands.serve.listen``, which sets TCP_NODELAY), prints ``PORT <n>`` on stdout and
+serves with the same uvicorn settings whatever the app: uvloop (unless --loop asyncio, for the
+Nagle check) and httptools, access log off, one worker unless --workers says more (then
+uvicorn's own supervisor runs them on the one socket, as ``uvicorn --workers N`` does).
+--preload (emulator only): every worker submits one vibedream prediction and one 3D AI Studio
+task to itself at startup; the app is seeded, so they get the same ids in every worker, printed
+as ``PRELOADED {json}`` after the port: a job that any worker can answer for, which no job
+submitted over HTTP is (the store is per process).
 
 Parent side: :class:`ServerProcess` starts such a child, waits until it answers HTTP, and always
 stops it (terminate, then kill) when the ``with`` block ends, error or not. On Linux the child
-also gets SIGTERM if the bench process dies without cleaning up (PR_SET_PDEATHSIG).
+also gets SIGTERM if the bench process dies without cleaning up (PR_SET_PDEATHSIG); so does each
+worker when its supervisor dies.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import select
 import signal
@@ -25,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +52,34 @@ Z_IMAGE = "/api/v1/models/z-image-turbo/generate"
 NANO = "/api/v1/models/nano-banana-pro-edit/generate"
 ADVANCE = "/_emulator/clock/advance"
 PREDICTION = "/api/v1/predictions/{id}"
+AISTUDIO_GENERATE = "/v1/images/gemini/3/pro/generate/"
+AISTUDIO_STATUS = "/v1/generation-request/{id}/status/"
+VERTEX_GENERATE = "/api/v1/publishers/googleVertexAI/models/gemini-3-pro-image:generateContent"
+
+# Read by the app factory in each worker of a multi-worker server (spawned: no argv of ours).
+APP_ENV = "BENCH_SERVER_APP"
+PRELOAD_ENV = "BENCH_SERVER_PRELOAD"
 
 
 def z_image_body(prompt: str = "a cat") -> dict[str, str]:
     """A 1024x1024 JPEG from z-image-turbo."""
     return {"prompt": prompt, "size": "1024*1024", "output_format": "jpeg"}
+
+
+def aistudio_body(prompt: str = "a cat") -> dict[str, str]:
+    """One 1K image from 3D AI Studio's Gemini 3 Pro (the defaults)."""
+    return {"prompt": prompt}
+
+
+def vertex_body(prompt: str = "a cat") -> dict[str, Any]:
+    """A 1K image from Gemini 3 Pro Image, text only in."""
+    return {
+        "contents": [{"role": "user", "parts": [{"text": prompt}]}],
+        "generationConfig": {
+            "responseModalities": ["IMAGE"],
+            "imageConfig": {"aspectRatio": "1:1", "imageSize": "1K"},
+        },
+    }
 
 
 def nano_4k_body(prompt: str = "x") -> dict[str, str]:
@@ -82,7 +114,39 @@ def _build_app(name: str) -> Starlette:
         return create_bare_app()
     from emulator import Config, create_app
 
-    return create_app(Config(clock="virtual", seed=1))
+    # Seeded: every worker of a multi-worker server hands out the same ids in the same order.
+    # The wallets are topped up so that no run of submits ends in 402s.
+    return create_app(Config(clock="virtual", seed=1, defaults={"wallet_balance": 10**12}))
+
+
+def preload(app: Starlette) -> dict[str, str]:
+    """Submit a vibedream prediction and a 3D AI Studio task to `app` in-process; their ids by
+    provider. Deterministic for a seeded app. Runs its own event loop in a thread, so it works
+    from inside uvicorn's running loop too (where a worker calls the app factory)."""
+    import httpx
+
+    async def submit() -> dict[str, str]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", headers=AUTH
+        ) as client:
+            prediction = await client.post(Z_IMAGE, json=z_image_body())
+            task = await client.post(AISTUDIO_GENERATE, json=aistudio_body())
+        prediction.raise_for_status()
+        task.raise_for_status()
+        return {"vibedream": prediction.json()["id"], "3daistudio": task.json()["task_id"]}
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, submit()).result()
+
+
+def worker_app() -> Starlette:
+    """The app factory each worker of a multi-worker server calls (uvicorn --factory)."""
+    _die_with_parent()  # the supervisor's death ends its workers too
+    app = _build_app(os.environ[APP_ENV])
+    if os.environ.get(PRELOAD_ENV) == "1":
+        preload(app)
+    return app
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
@@ -94,18 +158,49 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         "--no-nodelay", action="store_true", help="pre-bind without TCP_NODELAY (control case)"
     )
     parser.add_argument("--loop", choices=LOOPS, default="uvloop", help="event loop (uvloop)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (1)")
+    parser.add_argument(
+        "--preload", action="store_true", help="emulator: one job per provider in every worker"
+    )
     args = parser.parse_args(argv)
-    app = _build_app(args.app)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.preload and args.app != "emulator":
+        parser.error("--preload is for the emulator")
     sock = _plain_listen(HOST, 0) if args.no_nodelay else listen(HOST, 0)
-    return run_uvicorn(app, sock, args.loop)
+    announce = []
+    if args.preload:
+        # What every worker will hold: the same ids, as the app is seeded.
+        announce.append(f"PRELOADED {json.dumps(preload(_build_app(args.app)))}")
+    if args.workers == 1:
+        app = _build_app(args.app)
+        if args.preload:
+            preload(app)
+        return run_uvicorn(app, sock, args.loop, announce=announce)
+    os.environ[APP_ENV] = args.app
+    os.environ[PRELOAD_ENV] = "1" if args.preload else "0"
+    return run_uvicorn(
+        f"{__name__}:worker_app", sock, args.loop, workers=args.workers, announce=announce
+    )
 
 
-def run_uvicorn(app: Starlette, sock: socket.socket, loop: str = "uvloop") -> int:
-    """Print ``PORT <n>`` and serve with the benches' uvicorn settings until stopped: one
-    worker, `loop`, httptools, access log off."""
+def run_uvicorn(
+    app: Starlette | str,
+    sock: socket.socket,
+    loop: str = "uvloop",
+    *,
+    workers: int = 1,
+    announce: Sequence[str] = (),
+) -> int:
+    """Print ``PORT <n>`` (then the `announce` lines) and serve with the benches' uvicorn
+    settings until stopped: `loop`, httptools, access log off; `workers` > 1 needs `app` as the
+    import string of an app factory."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     print(f"PORT {sock.getsockname()[1]}", flush=True)
+    for line in announce:
+        print(line, flush=True)
     os.dup2(2, 1)  # nothing else goes to the pipe the parent stops reading
     config = uvicorn.Config(
         app,
@@ -113,11 +208,17 @@ def run_uvicorn(app: Starlette, sock: socket.socket, loop: str = "uvloop") -> in
         access_log=False,
         loop=loop,
         http="httptools",
-        workers=1,
+        workers=workers,
+        factory=workers > 1,
         timeout_graceful_shutdown=2,
     )
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        if workers == 1:
+            uvicorn.Server(config).run(sockets=[sock])
+        else:
+            Multiprocess(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C reaches the whole process group: the bench stops us, no traceback
     finally:
         sock.close()
     return 0
@@ -152,18 +253,63 @@ def child_popen(args: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(list(args), preexec_fn=preexec, **kwargs)
 
 
-class ServerProcess:
-    """``with ServerProcess("emulator") as server: server.base_url`` -> http://127.0.0.1:port."""
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now, for a server that must be told its port (the peers).
+    Another process could take it before that server binds it: the server then fails to start,
+    which its caller reports."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
 
-    def __init__(self, app: str, *, nodelay: bool = True, loop: str = "uvloop") -> None:
+
+def wait_http(proc: subprocess.Popen[bytes], port: int, name: str, timeout: float) -> None:
+    """Until the server on `port` answers any HTTP response on /; RuntimeError if `proc` exits
+    first or nothing answers within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    request = f"GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with status {proc.returncode}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((HOST, port), timeout=2) as conn,
+        ):
+            conn.sendall(request)
+            if conn.recv(16).startswith(b"HTTP/1."):
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not answer HTTP on port {port} within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+class ServerProcess:
+    """``with ServerProcess("emulator") as server: server.base_url`` -> http://127.0.0.1:port.
+
+    `workers` > 1 runs them under uvicorn's supervisor on one socket; `preload` (emulator only)
+    has every worker create the same jobs at startup, their ids in :attr:`preloaded`."""
+
+    def __init__(
+        self,
+        app: str,
+        *,
+        nodelay: bool = True,
+        loop: str = "uvloop",
+        workers: int = 1,
+        preload: bool = False,
+    ) -> None:
         if app not in APPS:
             raise ValueError(f"app must be one of {APPS}, got {app!r}")
         if loop not in LOOPS:
             raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         self.app = app
         self.nodelay = nodelay
         self.loop = loop
+        self.workers = workers
+        self.preload = preload
         self.port = 0
+        self.preloaded: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -192,10 +338,16 @@ class ServerProcess:
 
     def start(self) -> None:
         args = [sys.executable, "-m", "bench._servers", self.app, "--loop", self.loop]
+        args += ["--workers", str(self.workers)]
         if not self.nodelay:
             args.append("--no-nodelay")
+        if self.preload:
+            args.append("--preload")
         self._proc = child_popen(args, stdout=subprocess.PIPE)
-        self.port = self._read_port(time.monotonic() + START_TIMEOUT)
+        deadline = time.monotonic() + START_TIMEOUT
+        self.port = self._read_port(deadline)
+        if self.preload:
+            self.preloaded = json.loads(self._read_line("PRELOADED", deadline))
         self._wait_ready(time.monotonic() + START_TIMEOUT)
 
     def stop(self) -> None:
@@ -205,41 +357,33 @@ class ServerProcess:
                 self._proc.stdout.close()
 
     def _read_port(self, deadline: float) -> int:
+        return int(self._read_line("PORT", deadline))
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Until the server answers any HTTP response on /."""
+        assert self._proc is not None
+        remaining = max(deadline - time.monotonic(), 0.0)
+        wait_http(self._proc, self.port, f"{self.app} server", remaining)
+
+    def _read_line(self, keyword: str, deadline: float) -> str:
+        """The rest of the child's next stdout line, which must start with `keyword`."""
         assert self._proc is not None and self._proc.stdout is not None
         out = self._proc.stdout
         line = b""
         while not line.endswith(b"\n"):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._proc.poll() is not None:
-                raise RuntimeError(f"{self.app} server did not report its port")
+                raise RuntimeError(f"{self.app} server did not report its {keyword}")
             ready, _, _ = select.select([out], [], [], min(remaining, 0.5))
             if ready:
                 chunk = os.read(out.fileno(), 1)
                 if not chunk:
-                    raise RuntimeError(f"{self.app} server exited before reporting its port")
+                    raise RuntimeError(f"{self.app} server exited before reporting its {keyword}")
                 line += chunk
         text = line.decode().strip()
-        if not text.startswith("PORT "):
-            raise RuntimeError(f"{self.app} server printed {text!r} instead of its port")
-        return int(text.split()[1])
-
-    def _wait_ready(self, deadline: float) -> None:
-        """Until the server answers any HTTP response on /."""
-        request = f"GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
-        while True:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"{self.app} server exited with {self._proc.returncode}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((HOST, self.port), timeout=2) as conn,
-            ):
-                conn.sendall(request)
-                if conn.recv(16).startswith(b"HTTP/1.1 "):
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.app} server did not answer within {START_TIMEOUT}s")
-            time.sleep(0.05)
+        if not text.startswith(f"{keyword} "):
+            raise RuntimeError(f"{self.app} server printed {text!r} instead of its {keyword}")
+        return text.removeprefix(f"{keyword} ")
 
 
 # ---------------------------------------------------------------------------------- figures
