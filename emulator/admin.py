@@ -69,6 +69,7 @@ async def health(request: Request) -> JSONResponse:
             "status": "ok",
             "version": VERSION,
             "providers": [provider.id for provider in PROVIDERS],
+            "profile": rt.config.profile,
             "seed": rt.rng.seed,
             "clock": clock_view(rt),
             "store": rt.store.counts(),

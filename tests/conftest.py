@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import httpcore  # noqa: F401  (see below)
 import httpx
 import pytest
 import uvicorn
@@ -19,6 +20,10 @@ from emulator import Config, create_app
 from emulator.providers import error_shape_for_path
 from emulator.testing.server import start_server
 
+# httpcore is imported here, before any test runs, because pytester's in-process runs
+# (tests/test_pytest_plugin.py) drop from sys.modules what they imported first: httpcore
+# imported again later has new exception classes, which httpx's cached map of them no longer
+# matches, so a dropped connection escaped as httpcore's error instead of httpx's.
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 # 2025-01-15T12:00:00.000Z, the instant the providers' own examples use.

@@ -198,7 +198,7 @@ def test_the_helper_api(tester: pytest.Pytester, fixture: str) -> None:
             ]
             assert [r["route"] for r in {fixture}.requests("vibedream")] == ["submit", "poll"]
             assert [r["route"] for r in {fixture}.requests(status=404)] == ["poll"]
-            with pytest.raises(EmulatorAdminError, match="Unknown filter"):
+            with pytest.raises(EmulatorAdminError, match="Unknown parameter"):
                 {fixture}.requests(colour="red")
 
         def test_config_read_and_changed_at_run_time({fixture}):

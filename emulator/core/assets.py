@@ -1,37 +1,62 @@
 """Output files: described when a job is created, rendered lazily on first download, served at
-URLs built from the incoming request's base URL, visible only between completion and expiry."""
+URLs built from the incoming request's base URL, visible only between completion and expiry.
+A downloaded file's rendering stays in the image cache until its job leaves the store (or the
+cache's byte bound pushes it out first): the store tells the asset to forget it."""
 
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator.core.http import JSONResponse
-from emulator.core.images import MIME_TYPES, ImageSpec
+from emulator.core.images import MIME_TYPES, ImageCache, ImageSpec
 from emulator.core.runtime import runtime
 
 ASSET_PREFIX = "/assets"
 
 
-@dataclass(frozen=True)
+# Slots, and the file name interned: every stored job keeps one or more of these (a 3D AI
+# Studio task of 4 images keeps 8), so their size is most of a job's (bench/memory_jobs.py).
+@dataclass(frozen=True, slots=True)
 class Asset:
     id: str  # random and unguessable: one asset's URL says nothing about another's
-    filename: str  # the last path segment, shaped like the provider's own file names
+    # The last path segment, shaped like the provider's own file names: many assets share one
+    # (img_001.png), so one copy serves them all.
+    filename: str
     # Built on first download, not at submit: most of a submit's cost otherwise, and many
     # outputs are never fetched.
     make_spec: Callable[[], ImageSpec]
     available_at: float  # the job's completion time
     expires_at: float | None = None
+    _spec: ImageSpec | None = field(default=None, init=False, repr=False, compare=False)
+    # The cache holding the rendering, once downloaded: forget() drops it with the job.
+    _cache: ImageCache | None = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filename", sys.intern(self.filename))
+
+    @property
     def spec(self) -> ImageSpec:
-        return self.make_spec()
+        """The picture's spec, built on first use and kept with the asset."""
+        spec = self._spec
+        if spec is None:
+            spec = self.make_spec()
+            object.__setattr__(self, "_spec", spec)
+        return spec
+
+    def rendered_in(self, cache: ImageCache) -> None:
+        object.__setattr__(self, "_cache", cache)
+
+    def forget(self) -> None:
+        """Its job is gone: drop its rendering from the cache (the memory goes with the job)."""
+        if self._cache is not None and self._spec is not None:
+            self._cache.discard(self._spec)
 
     def available(self, now: float) -> bool:
         return now >= self.available_at and (self.expires_at is None or now < self.expires_at)
@@ -58,6 +83,7 @@ async def download(request: Request) -> Response:
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     body = await rt.images.get(asset.spec)
+    asset.rendered_in(rt.images)
     return Response(body, media_type=MIME_TYPES[asset.spec.format], headers=headers)
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Collection, Sequence
 from urllib.parse import unquote_to_bytes
 
+import anyio
 import anyio.to_thread
 
 from emulator.core.errors import ApiError, ErrorKind
@@ -28,10 +29,13 @@ def decode_image_uri(uri: str, allowed: Collection[str]) -> tuple[bytes, ImageIn
 
 
 async def decode_image_uris(
-    entries: Sequence[tuple[str, str]], allowed: Collection[str]
+    entries: Sequence[tuple[str, str]],
+    allowed: Collection[str],
+    limiter: anyio.CapacityLimiter | None = None,
 ) -> list[tuple[bytes, ImageInfo]]:
     """(bytes, info) per (field, data: URI), decoded off the event loop (up to 14 large images
-    is CPU work); a 400 ApiError naming the first entry that is not a real, allowed image."""
+    is CPU work) on the `limiter`'s threads (the image cache's: ImageCache.limiter); a 400
+    ApiError naming the first entry that is not a real, allowed image."""
 
     def decode_all() -> list[tuple[bytes, ImageInfo]]:
         decoded = []
@@ -44,7 +48,7 @@ async def decode_image_uris(
                 ) from None
         return decoded
 
-    return await anyio.to_thread.run_sync(decode_all) if entries else []
+    return await anyio.to_thread.run_sync(decode_all, limiter=limiter) if entries else []
 
 
 def is_data_uri(value: str) -> bool:

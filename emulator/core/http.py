@@ -9,12 +9,17 @@ from typing import Any
 
 import orjson
 from starlette.datastructures import QueryParams
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
 from emulator.core.errors import ApiError, ErrorKind
 
 JSON_MEDIA_TYPES = ("application/json",)
+# Up to this size a body orjson refused is parsed again by the lenient json module (a BOM, NaN,
+# Infinity) and explained in its words; a larger one only as orjson saw it. Re-parsing a large
+# body holds the event loop (and the GIL) for its whole length: about 2 ms per MiB.
+LENIENT_PARSE_LIMIT = 2**20
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class JSONResponse(StarletteJSONResponse):
@@ -41,20 +46,28 @@ async def read_json(request: Request, max_bytes: int, *, check_media_type: bool 
             f"Content-Type must be application/json, got {media_type}.",
         )
     declared = headers.get("content-length", "")
-    if declared.isdigit():
-        if int(declared) > max_bytes:
-            raise _too_large(max_bytes)
-        # The server stops the body at its declared length, so reading it whole is bounded.
-        body = await request.body()
-    else:
-        body = await _read_bounded(request, max_bytes)
+    try:
+        if declared.isdigit():
+            if int(declared) > max_bytes:
+                raise _too_large(max_bytes)
+            # The server stops the body at its declared length, so reading it whole is bounded.
+            body = await request.body()
+        else:
+            body = await _read_bounded(request, max_bytes)
+    except ClientDisconnect:
+        # The client hung up mid-body (or its Content-Length promised more than it sent): a
+        # bad request, not a crash. Nobody reads the answer; the journal and the log do.
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            "The client closed the connection before sending the whole request body.",
+        ) from None
     if len(body) > max_bytes:
         raise _too_large(max_bytes)
     try:
         # The fast parser for the usual body; json explains what is wrong with any other.
         return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return _parse_or_explain(body)
+    except orjson.JSONDecodeError as refused:
+        return _parse_or_explain(body, refused)
 
 
 async def _read_bounded(request: Request, max_bytes: int) -> bytes:
@@ -69,26 +82,60 @@ async def _read_bounded(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse_or_explain(body: bytes) -> Any:
-    """What orjson refused, parsed by json (which also takes a UTF-8 BOM, NaN and huge
-    integers), or an ApiError naming the line and column at fault."""
-    if not body.strip():
+def _parse_or_explain(body: bytes, refused: orjson.JSONDecodeError) -> Any:
+    """What orjson refused, parsed by json (which also takes a UTF-8 BOM, NaN and Infinity),
+    or an ApiError naming the line and column at fault. A body over LENIENT_PARSE_LIMIT is not
+    read a second time (json would hold the event loop for the whole body): orjson's own reason
+    is given, after dropping a BOM."""
+    if not body or body.isspace():
         raise ApiError(ErrorKind.INVALID_REQUEST, "The request body is empty; send a JSON object.")
+    if "not valid UTF-8" in refused.msg:
+        raise _not_utf8()
+    if "surrogate" in refused.msg:
+        # json.loads would take "\ud800" and hand on a str that cannot be encoded again.
+        raise _not_json(f"{refused.msg} (a lone UTF-16 surrogate)", refused)
+    if "depth limit" in refused.msg:
+        raise _nested_too_deeply()
+    if len(body) > LENIENT_PARSE_LIMIT:
+        if not body.startswith(_UTF8_BOM):
+            raise _not_json(refused.msg, refused)
+        try:
+            return orjson.loads(memoryview(body)[len(_UTF8_BOM) :])
+        except orjson.JSONDecodeError as without_bom:
+            return _parse_or_explain(body[len(_UTF8_BOM) :], without_bom)
     try:
         # JSON on the wire is UTF-8 (RFC 8259); json.loads(bytes) would also guess UTF-16/32.
-        return json.loads(body.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ApiError(ErrorKind.INVALID_REQUEST, "The request body is not valid UTF-8.") from None
-    except json.JSONDecodeError as exc:
+        parsed = json.loads(body.decode("utf-8-sig"))
+        # A lone surrogate behind the NaN that sent us here: refused as orjson refuses it.
+        json.dumps(parsed, ensure_ascii=False).encode()
+        return parsed
+    except UnicodeEncodeError:
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
-            f"The request body is not valid JSON: {exc.msg}"
-            f" at line {exc.lineno} column {exc.colno}.",
+            "The request body is not valid JSON: it holds a lone UTF-16 surrogate.",
         ) from None
+    except UnicodeDecodeError:
+        raise _not_utf8() from None
+    except json.JSONDecodeError as exc:
+        raise _not_json(exc.msg, exc) from None
     except RecursionError:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST, "The request body is nested too deeply."
-        ) from None
+        raise _nested_too_deeply() from None
+
+
+def _not_json(reason: str, error: json.JSONDecodeError) -> ApiError:
+    return ApiError(
+        ErrorKind.INVALID_REQUEST,
+        f"The request body is not valid JSON: {reason} at line {error.lineno}"
+        f" column {error.colno}.",
+    )
+
+
+def _not_utf8() -> ApiError:
+    return ApiError(ErrorKind.INVALID_REQUEST, "The request body is not valid UTF-8.")
+
+
+def _nested_too_deeply() -> ApiError:
+    return ApiError(ErrorKind.INVALID_REQUEST, "The request body is nested too deeply.")
 
 
 def _too_large(max_bytes: int) -> ApiError:

@@ -76,6 +76,10 @@ _MIN_FONT_PX = 6
 _SOURCE_SOFTENING = 8
 # The prompt gets at most this many lines; longer prompts end with an ellipsis.
 _MAX_PROMPT_LINES = 4
+# No more of a caption line than this is ever laid out: four lines of the smallest legible
+# font across the widest image hold fewer. It keeps a 10 MB prompt as cheap as a short one,
+# and below Pillow's limit on the text it measures (1,000,000 characters, else a ValueError).
+_MAX_CAPTION_CHARS = 10_000
 _ELLIPSIS = "\u2026"
 
 # A JPEG APP1 segment holds at most 65533 bytes; keep the EXIF description well under it.
@@ -387,6 +391,7 @@ def _layout(caption: tuple[str, ...], width: int, height: int) -> tuple[list[_Li
     size = round(min(width, height) * 0.075)
     max_width = width * 0.92
     max_height = height * 0.92
+    caption = tuple(text[:_MAX_CAPTION_CHARS] for text in caption)
     while size >= _MIN_FONT_PX:
         stroke = max(1, round(size / 14))
         prompt_font = ImageFont.load_default(size=size)
@@ -540,7 +545,8 @@ def _exif_bytes(metadata: tuple[tuple[str, str], ...]) -> bytes:
 
 def _exif_description(metadata: tuple[tuple[str, str], ...]) -> str:
     """The metadata as a JSON object (ASCII, since EXIF text is ASCII), small enough for JPEG."""
-    pairs = dict(metadata)
+    # A longer value could never fit: cut first, so a 10 MB prompt is not serialised whole.
+    pairs = {k: v if len(v) <= _EXIF_TEXT_LIMIT else v[:_EXIF_TEXT_LIMIT] for k, v in metadata}
     text = json.dumps(pairs, sort_keys=True)
     cap = max((len(v) for v in pairs.values()), default=0)
     while len(text) > _EXIF_TEXT_LIMIT and cap > 0:
@@ -680,6 +686,13 @@ class ImageCache:
     def size_bytes(self) -> int:
         return self._size
 
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        """The threads image work runs on: these renders, and the decoding of input images
+        (a 2 KB WebP may hold 64 megapixels, 256 MB and half a second to decode: on an unbounded
+        pool, a burst of them would take every core and gigabytes)."""
+        return self._limiter
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -690,6 +703,13 @@ class ImageCache:
         self._items.clear()
         self._size = 0
         self._generation += 1
+
+    def discard(self, spec: ImageSpec) -> None:
+        """Forget `spec`'s rendering, if cached: its job is gone (a later request for the same
+        picture renders it again, byte for byte)."""
+        data = self._items.pop(spec.cache_key(), None)
+        if data is not None:
+            self._size -= len(data)
 
     async def get(self, spec: ImageSpec) -> bytes:
         key = spec.cache_key()

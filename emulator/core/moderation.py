@@ -17,6 +17,8 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
+import anyio.lowlevel
+
 if TYPE_CHECKING:
     from emulator.config import Config
     from emulator.core.randomness import SeededRandom
@@ -35,6 +37,13 @@ class Category(StrEnum):
 
 
 RULE_KEYS = ("word", "match", "probability", "stage", "category")
+# A longer text is searched a slice at a time, giving the event loop back between slices: one
+# rule's case-insensitive search holds the GIL for about 10 ms per MB of text, so a 10 MB
+# prompt would otherwise stall every other request for a good part of a second.
+SLICE_CHARS = 256 * 1024
+# Each slice is searched this far into the next, so a match across the cut is still seen (one
+# longer than this, across a cut, is not: no trigger worth writing is that long).
+SLICE_OVERLAP = 4096
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,24 @@ class Rule:
         found = self.pattern.search(text)
         return found.group(0) if found else None
 
+    async def catches_sliced(self, text: str, rng: SeededRandom) -> str | None:
+        """catches(), a slice at a time, yielding to the event loop between slices."""
+        if self.pattern is None:
+            return self.catches(text, rng)
+        for start in range(0, len(text), SLICE_CHARS):
+            end = min(len(text), start + SLICE_CHARS + SLICE_OVERLAP)
+            position = start
+            # The slice's end looks like the end of the text to `\b` or a lookahead, so a
+            # match counts only if it also matches there in the whole text. (A search from
+            # `position` still sees the characters before it, as lookbehinds need.)
+            while (found := self.pattern.search(text, position, end)) is not None:
+                whole = self.pattern.match(text, found.start())
+                if whole is not None:
+                    return whole.group(0)
+                position = found.start() + 1
+            await anyio.lowlevel.checkpoint()
+        return None
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -121,6 +148,16 @@ class Moderator:
         """The first rule the text is caught by, or None when it passes."""
         for rule in self.rules(provider, model):
             trigger = rule.catches(text, self.rng)
+            if trigger is not None:
+                return Verdict(rule.stage, rule.category, trigger)
+        return None
+
+    async def screen(self, text: str, provider: str, model: str | None) -> Verdict | None:
+        """judge(), without holding the event loop for long over a huge text."""
+        if len(text) <= SLICE_CHARS:
+            return self.judge(text, provider, model)
+        for rule in self.rules(provider, model):
+            trigger = await rule.catches_sliced(text, self.rng)
             if trigger is not None:
                 return Verdict(rule.stage, rule.category, trigger)
         return None

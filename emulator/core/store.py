@@ -5,9 +5,12 @@ In memory by default. Everything goes through this small interface so that a sha
 
 The store is bounded, so a long run's memory levels off: a job is dropped `job_retention`
 seconds (on the emulator's clock) after it finished, and beyond `max_jobs` the oldest jobs go
-first, finished or not. A job's assets go with it. Dropping happens as new jobs arrive, so a
-job past its retention may still be found until then: retention bounds memory; what a provider
-answers for an old job is its own rule (3D AI Studio's results expire after `asset_ttl`).
+first, finished or not. A job's assets go with it, and so do their renderings in the image
+cache. Dropping happens whenever the store is used (a job put or looked up, the counts read,
+the jobs listed: any poll, or GET /_emulator/health), so memory comes back as soon as anything
+touches the store once the clock is past a retention, and a job past its retention is never
+found, whatever the traffic since. Retention bounds memory; what a provider answers for an old
+job is its own rule (3D AI Studio's results expire after `asset_ttl`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_JOBS = 50_000
 DEFAULT_JOB_RETENTION = 24 * 3600.0  # seconds after a job finished
+# A dict keeps its table when entries go; past this many jobs, a store down to a quarter of
+# its peak copies its dicts into tables of the right size, so the memory comes back.
+SHRINK_FROM = 4096
 
 
 class Store(Protocol):
@@ -61,29 +67,37 @@ class MemoryStore:
         # each next(iter(dict)) skip ever more deleted slots.
         self._order: deque[str] = deque()
         self._assets: dict[str, Asset] = {}
-        self._assets_of: dict[str, list[str]] = {}  # job id -> its asset ids
+        # job id -> its asset ids: a tuple, which takes half a list's memory for one or two.
+        self._assets_of: dict[str, tuple[str, ...]] = {}
+        self._peak = 0  # most jobs held since the dicts were last sized
 
     def put_job(self, job: Job) -> None:
         if job.id not in self._jobs:
             self._order.append(job.id)
         self._jobs[job.id] = job
+        self._peak = max(self._peak, len(self._jobs))
         self._evict()
 
     def get_job(self, job_id: str) -> Job | None:
+        self._evict()
         return self._jobs.get(job_id)
 
     def newest_jobs(self) -> Iterator[Job]:
+        self._evict()
         return (self._jobs[job_id] for job_id in reversed(self._order))
 
     def put_asset(self, asset: Asset, job: Job) -> None:
         """`asset`, kept as long as `job` is."""
         self._assets[asset.id] = asset
-        self._assets_of.setdefault(job.id, []).append(asset.id)
+        self._assets_of[job.id] = (*self._assets_of.get(job.id, ()), asset.id)
 
     def get_asset(self, asset_id: str) -> Asset | None:
+        # No eviction here: a handler reads a job's assets right after the job itself, and on
+        # the real clock a retention could end in between (the asset's own expiry still holds).
         return self._assets.get(asset_id)
 
     def counts(self) -> dict[str, int]:
+        self._evict()
         return {"jobs": len(self._jobs), "assets": len(self._assets)}
 
     def clear(self) -> None:
@@ -91,11 +105,13 @@ class MemoryStore:
         self._order.clear()
         self._assets.clear()
         self._assets_of.clear()
+        self._peak = 0
 
     def _evict(self) -> None:
         """Drop the oldest jobs while there are too many or the oldest is past its retention
         (creation order: a long job ahead holds back shorter ones behind it, which the count
-        bound still limits)."""
+        bound still limits). On every use of the store: with nothing to drop it costs one
+        look at the oldest job."""
         now = self.clock.now()
         while self._order:
             oldest = self._jobs[self._order[0]]
@@ -104,7 +120,18 @@ class MemoryStore:
             self._order.popleft()
             del self._jobs[oldest.id]
             for asset_id in self._assets_of.pop(oldest.id, ()):
-                self._assets.pop(asset_id, None)
+                asset = self._assets.pop(asset_id, None)
+                if asset is not None:
+                    asset.forget()  # and its rendering, if it was downloaded
+            if self._peak >= SHRINK_FROM and len(self._jobs) <= self._peak // 4:
+                self._shrink()
+
+    def _shrink(self) -> None:
+        """Copy the dicts into tables sized for what they hold now (amortised: it takes three
+        quarters of the jobs going before it happens again)."""
+        self._jobs, self._assets = dict(self._jobs), dict(self._assets)
+        self._assets_of = dict(self._assets_of)
+        self._peak = len(self._jobs)
 
 
 STORES: dict[str, type[MemoryStore]] = {"memory": MemoryStore}

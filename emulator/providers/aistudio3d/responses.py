@@ -83,7 +83,7 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
     params["num_images"] = int(params["num_images"])
     # Only an edit takes images; generate ignores an `images` field like any unknown field.
     fields = [(f"images[{i}]", uri) for i, uri in enumerate(params["images"])] if edit else []
-    sources = await decode_image_uris(fields, INPUT_FORMATS)
+    sources = await decode_image_uris(fields, INPUT_FORMATS, rt.images.limiter)
     ratio = params["aspect_ratio"]
     if ratio == "auto":  # the first input image's nearest ratio for edits, 1:1 for generation
         first = sources[0][1] if sources else None
@@ -91,7 +91,7 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
     count = params["num_images"]
     cost = model.credits[params["resolution"]] * count
 
-    verdict = rt.moderator.judge(params["prompt"], PROVIDER_ID, model.id)
+    verdict = await rt.moderator.screen(params["prompt"], PROVIDER_ID, model.id)
     queue = rt.config.duration(PROVIDER_ID, model.id, "queue_duration") or DEFAULT_QUEUE
     per_image = rt.config.job_duration(PROVIDER_ID, model.id) or model.seconds_per_image
     refused_outright = verdict is not None and verdict.stage is Stage.PROMPT

@@ -19,6 +19,7 @@ class Model:
     name: str
     model_version: str  # what the response's modelVersion says
     size_table: str  # a table of emulator/data/image_sizes.json
+    input_token_limit: int  # the most a request may hold: text and input images
     input_image_tokens: int  # per inline input image
     output_image_tokens: Mapping[str, int]  # per output image, by imageSize
     thoughts_tokens: tuple[int, int]  # drawn from this range, from the request's seed
@@ -64,6 +65,7 @@ def models() -> dict[str, Model]:
             name=entry["name"],
             model_version=entry["model_version"],
             size_table=entry["size_table"],
+            input_token_limit=entry["input_token_limit"],
             input_image_tokens=entry["input_image_tokens"],
             output_image_tokens=entry["output_image_tokens"],
             thoughts_tokens=(entry["thoughts_tokens"][0], entry["thoughts_tokens"][1]),

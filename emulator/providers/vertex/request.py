@@ -4,6 +4,7 @@ contract, then turned into what the core needs (prompt, input images, output siz
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -176,6 +177,9 @@ def read_image_request(
     ]
     user_turns = [c for c in body["contents"] if c.get("role", "user") == "user"]
     last_user = user_turns[-1] if user_turns else body["contents"][-1]
+    text = "\n".join(part for _, part in texts)
+    # Before anything else reads the text: a 60 MB prompt is refused here, not hashed first.
+    require_within_token_limit(model, text, len(images))
     prompt = " ".join(p["text"] for p in last_user["parts"] if "text" in p and not p.get("thought"))
     modalities = config.get("responseModalities", ["TEXT", "IMAGE"])
     output_format = FORMAT_BY_MIME[output_mime]
@@ -187,8 +191,8 @@ def read_image_request(
         seed = seed_from([prompt, ratio, resolution, output_format, digests])
     return ImageRequest(
         prompt=prompt.strip(),
-        text="\n".join(text for _, text in texts),
-        user_text="\n".join(text for by_user, text in texts if by_user),
+        text=text,
+        user_text="\n".join(part for by_user, part in texts if by_user),
         images=images,
         wants_image="IMAGE" in modalities,
         ratio=ratio,
@@ -197,6 +201,22 @@ def read_image_request(
         max_output_tokens=config.get("maxOutputTokens"),
         seed=seed & 0x7FFFFFFF,
     )
+
+
+def text_tokens(text: str) -> int:
+    """About four characters a token, as Google's own rule of thumb; 0 for no text."""
+    return math.ceil(len(text) / 4)
+
+
+def require_within_token_limit(model: Model, text: str, image_count: int) -> None:
+    """Google refuses a request holding more tokens than the model takes, with a 400."""
+    count = text_tokens(text) + model.input_image_tokens * image_count
+    if count > model.input_token_limit:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"The input token count ({count}) exceeds the maximum number of tokens allowed"
+            f" ({model.input_token_limit}).",
+        )
 
 
 def _require_supported(model: Model, name: str, value: str, supported: list[str]) -> None:

@@ -4,7 +4,6 @@ image inline, in the standard response shape (lowerCamelCase)."""
 from __future__ import annotations
 
 import base64
-import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,12 +28,11 @@ from emulator.providers.vertex.request import (
     inline_parts,
     normalise_names,
     read_image_request,
+    text_tokens,
 )
 from emulator.providers.vertex.surfaces import Surface
 
 PROVIDER_ID = "vertex"
-# Decoding inline images is CPU work; tiny ones are cheaper to decode than to hand to a thread.
-THREAD_THRESHOLD_BYTES = 64 * 1024
 
 # A blocked prompt: promptFeedback.blockReason by category.
 BLOCK_REASONS: dict[Category, str] = {
@@ -99,7 +97,7 @@ async def generate_content(request: Request, surface: Surface) -> JSONResponse:
         )
     body = normalise_names(await read_json(request, rt.config.max_body_bytes))
     check(PROVIDER_ID, "request", body)
-    images = await decode_images(body)
+    images = await decode_images(body, rt)
     asked = read_image_request(body, model, images)
     forced = FORCED if fate is not None and fate.moderated else None
     body = await answer(rt, surface, model, asked, forced)
@@ -116,15 +114,16 @@ async def generate_content(request: Request, surface: Surface) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def decode_images(body: dict[str, Any]) -> tuple[InputImage, ...]:
+async def decode_images(body: dict[str, Any], rt: Runtime) -> tuple[InputImage, ...]:
     parts = inline_parts(body)
 
     def decode_all() -> tuple[InputImage, ...]:
         return tuple(decode_inline(field, blob) for field, blob in parts)
 
-    if sum(len(blob["data"]) for _, blob in parts) < THREAD_THRESHOLD_BYTES:
-        return decode_all()
-    return await anyio.to_thread.run_sync(decode_all)
+    if not parts:
+        return ()
+    # Even a small one goes to the image threads: 2 KB of WebP can hold 64 megapixels.
+    return await anyio.to_thread.run_sync(decode_all, limiter=rt.images.limiter)
 
 
 async def answer(
@@ -135,11 +134,8 @@ async def answer(
     # emulator's seeded generator (a run replays with --seed).
     draw = random.Random(asked.seed)
     response_id = base64.urlsafe_b64encode(rt.rng.randbytes(16)).decode().rstrip("=")[:22]
-    verdict = forced or rt.moderator.judge(asked.user_text, PROVIDER_ID, model.id)
-    prompt_text, prompt_images = (
-        text_tokens(asked.text),
-        model.input_image_tokens * len(asked.images),
-    )
+    verdict = forced or await rt.moderator.screen(asked.user_text, PROVIDER_ID, model.id)
+    prompt_text, prompt_images = input_tokens(model, asked)
     prompt_tokens = prompt_text + prompt_images
     usage: dict[str, Any] = {
         "promptTokenCount": prompt_tokens,
@@ -242,9 +238,9 @@ def image_spec(model: Model, asked: ImageRequest, width: int, height: int) -> Im
     )
 
 
-def text_tokens(text: str) -> int:
-    """About four characters a token, as Google's own rule of thumb; 0 for no text."""
-    return math.ceil(len(text) / 4)
+def input_tokens(model: Model, asked: ImageRequest) -> tuple[int, int]:
+    """The request's input tokens: (text, images)."""
+    return text_tokens(asked.text), model.input_image_tokens * len(asked.images)
 
 
 def modality_counts(text: int, image: int) -> list[dict[str, Any]]:

@@ -71,13 +71,14 @@ async def submit(request: Request) -> JSONResponse:
     params = {**model.defaults, **body}
     # URLs are taken as given (the emulator is offline); data: URIs must hold real images.
     inline = [(f, ref) for f, ref in model.input_image_fields(params) if is_data_uri(ref)]
-    sources = [data for data, _ in await decode_image_uris(inline, INPUT_FORMATS)]
+    decoded = await decode_image_uris(inline, INPUT_FORMATS, rt.images.limiter)
+    sources = [data for data, _ in decoded]
 
     documented = documented_params(model, params)
     now = rt.clock.now()
     tier = model.tier(params)
     duration = rt.config.job_duration(PROVIDER_ID, model.id) or tier.duration
-    verdict = rt.moderator.judge(params["prompt"], PROVIDER_ID, model.id)
+    verdict = await rt.moderator.screen(params["prompt"], PROVIDER_ID, model.id)
     job = Job(
         id=rt.rng.uuid4(),
         provider=PROVIDER_ID,
