@@ -115,8 +115,17 @@ def _build_app(name: str) -> Starlette:
     from emulator import Config, create_app
 
     # Seeded: every worker of a multi-worker server hands out the same ids in the same order.
-    # The wallets are topped up so that no run of submits ends in 402s.
-    return create_app(Config(clock="virtual", seed=1, defaults={"wallet_balance": 10**12}))
+    # The wallets are topped up so that no run of submits ends in 402s, and the store keeps
+    # every job of a bench (~100,000 submits): past `max_jobs` the job polled from the start
+    # would be dropped, and its polls would answer 404.
+    return create_app(
+        Config(
+            clock="virtual",
+            seed=1,
+            max_jobs=1_000_000,
+            defaults={"wallet_balance": 10**12},
+        )
+    )
 
 
 def preload(app: Starlette) -> dict[str, str]:
