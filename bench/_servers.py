@@ -34,13 +34,16 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 HOST = "127.0.0.1"
+# The children run `python -m bench...` from the repository, wherever the parent was started.
+ROOT = Path(__file__).resolve().parents[1]
 APPS = ("bare", "emulator")
 LOOPS = ("uvloop", "asyncio")
 START_TIMEOUT = 20.0
@@ -291,7 +294,34 @@ def wait_http(proc: subprocess.Popen[bytes], port: int, name: str, timeout: floa
         time.sleep(0.05)
 
 
-class ServerProcess:
+class Managed:
+    """``with thing:`` runs start(), and stop() at the end or when start() fails half-way:
+    what every process the benches start needs."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess(Managed):
     """``with ServerProcess("emulator") as server: server.base_url`` -> http://127.0.0.1:port.
 
     `workers` > 1 runs them under uvicorn's supervisor on one socket; `preload` (emulator only)
@@ -329,30 +359,18 @@ class ServerProcess:
     def pid(self) -> int:
         return self._proc.pid if self._proc else 0
 
-    def __enter__(self) -> ServerProcess:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
+    def command(self) -> list[str]:
+        """The child's command line (a subclass may run another server the same way)."""
         args = [sys.executable, "-m", "bench._servers", self.app, "--loop", self.loop]
         args += ["--workers", str(self.workers)]
         if not self.nodelay:
             args.append("--no-nodelay")
         if self.preload:
             args.append("--preload")
-        self._proc = child_popen(args, stdout=subprocess.PIPE)
+        return args
+
+    def start(self) -> None:
+        self._proc = child_popen(self.command(), stdout=subprocess.PIPE, cwd=ROOT)
         deadline = time.monotonic() + START_TIMEOUT
         self.port = self._read_port(deadline)
         if self.preload:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -39,10 +38,8 @@ from bench._servers import (
     AUTH,
     HOST,
     PREDICTION,
-    START_TIMEOUT,
     Z_IMAGE,
     ServerProcess,
-    child_popen,
     install_sigterm_handler,
     median,
     percentile,
@@ -83,11 +80,8 @@ class LatencyServer(ServerProcess):
         super().__init__("emulator")
         self.latency = latency
 
-    def start(self) -> None:
-        args = [sys.executable, "-m", "bench.latency_fanout", "--serve", str(self.latency)]
-        self._proc = child_popen(args, stdout=subprocess.PIPE)
-        self.port = self._read_port(time.monotonic() + START_TIMEOUT)
-        self._wait_ready(time.monotonic() + START_TIMEOUT)
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.latency_fanout", "--serve", str(self.latency)]
 
 
 # ----------------------------------------------------------------------------------- parent

@@ -53,17 +53,13 @@ import contextlib
 import json
 import multiprocessing
 import os
-import select
-import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from queue import Empty
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,9 +67,8 @@ import httpx
 import orjson
 
 import contracts
-from bench._servers import HOST, child_popen, install_sigterm_handler, run_uvicorn, stop_process
+from bench._servers import HOST, ServerProcess, install_sigterm_handler, run_uvicorn
 
-ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 30.0  # seconds; nothing in chaos holds an answer on the virtual clock
 TIMEOUTS = httpx.Timeout(REQUEST_TIMEOUT).as_dict()
@@ -575,61 +570,16 @@ def serve(config_json: str) -> int:
     return run_uvicorn(app, listen(HOST, 0))
 
 
-class LoadServer:
-    """``with LoadServer(config) as server``: the emulator in a subprocess, stopped at the end
-    whatever happens (terminate, then kill)."""
+class LoadServer(ServerProcess):
+    """``with LoadServer(config) as server``: the emulator in a subprocess (``bench.load
+    --serve``), on `config`, stopped at the end whatever happens (terminate, then kill)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__("emulator")
         self.config = config
-        self.port = 0
-        self._proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
-
-    def __enter__(self) -> LoadServer:
-        args = [sys.executable, "-m", "bench.load", "--serve", json.dumps(self.config)]
-        self._proc = child_popen(args, stdout=subprocess.PIPE, cwd=ROOT)
-        try:
-            self.port = self._read_port(time.monotonic() + START_TIMEOUT)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._proc is not None:
-            stop_process(self._proc)
-            if self._proc.stdout is not None:
-                self._proc.stdout.close()
-
-    def _read_port(self, deadline: float) -> int:
-        assert self._proc is not None and self._proc.stdout is not None
-        line = b""
-        while not line.endswith(b"\n"):
-            if time.monotonic() > deadline or self._proc.poll() is not None:
-                raise RuntimeError("the emulator did not start (no PORT line)")
-            ready, _, _ = select.select([self._proc.stdout], [], [], 0.2)
-            if ready:
-                chunk = os.read(self._proc.stdout.fileno(), 1)
-                if not chunk:
-                    raise RuntimeError("the emulator exited before reporting its port")
-                line += chunk
-        text = line.decode().strip()
-        if not text.startswith("PORT "):
-            raise RuntimeError(f"the emulator printed {text!r} instead of its port")
-        return int(text.split()[1])
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.load", "--serve", json.dumps(self.config)]
 
     def rss(self) -> int:
         """Resident memory in bytes (VmRSS)."""

@@ -20,9 +20,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
-from bench._servers import HOST, child_popen, stop_process, wait_http
+from bench._servers import HOST, Managed, child_popen, stop_process, wait_http
 
 PEERS_DIR = Path(__file__).resolve().parent.parent / ".peers"
 INSTALL_TIMEOUT = 300.0  # seconds for one `npm install` (a first install takes ~20 s here)
@@ -103,7 +102,7 @@ def require(program: str, hint: str) -> str:
     return path
 
 
-class PeerProcess:
+class PeerProcess(Managed):
     """A started peer on 127.0.0.1:`port`, output in `log`; stopped when the ``with`` ends.
 
     Starting raises PeerUnavailable when the process exits or does not answer HTTP in time,
@@ -127,22 +126,6 @@ class PeerProcess:
     @property
     def base_url(self) -> str:
         return f"http://{HOST}:{self.port}"
-
-    def __enter__(self) -> PeerProcess:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
