@@ -48,13 +48,8 @@ class AIStudio3DProtocol(ProviderProtocol):
         """``{"error": {"code", "message", "field"?}}``."""
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict) or not isinstance(error.get("message"), str):
-            return ErrorDetails(str(body)[:300] if body else "no details given")
-        code, field = error.get("code"), error.get("field")
-        return ErrorDetails(
-            error["message"],
-            code if isinstance(code, str) else None,
-            field if isinstance(field, str) else None,
-        )
+            return ErrorDetails.unreadable(body)
+        return ErrorDetails.read(error["message"], error.get("code"), error.get("field"))
 
     def generate(
         self,

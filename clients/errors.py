@@ -136,6 +136,20 @@ class ErrorDetails:
     code: str | None = None
     field: str | None = None
 
+    @classmethod
+    def read(cls, message: str, code: object = None, field: object = None) -> ErrorDetails:
+        """From a body's values, keeping a code or field only when it is text."""
+        return cls(
+            message,
+            code if isinstance(code, str) else None,
+            field if isinstance(field, str) else None,
+        )
+
+    @classmethod
+    def unreadable(cls, body: object) -> ErrorDetails:
+        """A body not in the provider's error shape: its start stands as the message."""
+        return cls(str(body)[:300] if body else "no details given")
+
 
 def error_for_status(
     provider: str,

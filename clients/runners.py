@@ -122,6 +122,11 @@ class _Shell(Generic[P, H]):
     def _default_sleep(self) -> Callable[[float], object]:
         raise NotImplementedError
 
+    @classmethod
+    def default_polling(cls) -> PollPolicy:
+        """How this provider's jobs are polled unless ``polling`` says otherwise."""
+        return cls._protocol_class.default_polling
+
     @property
     def base_url(self) -> str:
         return self._protocol.wire.endpoint.base_url

@@ -66,10 +66,11 @@ class VertexProtocol(ProviderProtocol):
         <status>, "message", "status"}}``. The field is read from the message."""
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict) or not isinstance(error.get("message"), str):
-            return ErrorDetails(str(body)[:300] if body else "no details given")
+            return ErrorDetails.unreadable(body)
         message = error["message"]
+        # The gateway's code is text; Google's is the HTTP status, its name in `status`.
         code = error.get("code") if isinstance(error.get("code"), str) else error.get("status")
-        return ErrorDetails(message, code if isinstance(code, str) else None, _field_in(message))
+        return ErrorDetails.read(message, code, _field_in(message))
 
     def generate(
         self,

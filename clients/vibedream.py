@@ -42,13 +42,8 @@ class VibedreamProtocol(ProviderProtocol):
     def describe_error(body: Any) -> ErrorDetails:
         """``{"error": "<message>", "code": "<code>", "field": "<parameter>"?}``."""
         if isinstance(body, dict) and isinstance(body.get("error"), str):
-            code, field = body.get("code"), body.get("field")
-            return ErrorDetails(
-                body["error"],
-                code if isinstance(code, str) else None,
-                field if isinstance(field, str) else None,
-            )
-        return ErrorDetails(str(body)[:300] if body else "no details given")
+            return ErrorDetails.read(body["error"], body.get("code"), body.get("field"))
+        return ErrorDetails.unreadable(body)
 
     def generate(
         self,

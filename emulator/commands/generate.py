@@ -391,7 +391,7 @@ def run_client(
     options: dict[str, Any] = {}
     if args.timeout is not None:
         # The client's own polling for this provider, with the overall limit changed.
-        polling = client_class._protocol_class.default_polling
+        polling = client_class.default_polling()
         options["polling"] = dataclasses.replace(polling, timeout=args.timeout)
         options["timeout"] = httpx.Timeout(args.timeout, connect=min(10.0, args.timeout))
     display = ProgressDisplay(args.provider, sys.stderr)
