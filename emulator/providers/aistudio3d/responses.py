@@ -151,7 +151,7 @@ def add_outputs(
         thumbnail = Asset(
             id=new_asset_id(),
             filename=f"img_{index + 1:03d}_thumbnail.{fmt}",
-            make_spec=partial(lambda asset: asset.spec.scaled(THUMBNAIL_SIDE), full),
+            make_spec=partial(thumbnail_spec, full),
             available_at=full.available_at,
             expires_at=full.expires_at,
         )
@@ -213,6 +213,11 @@ async def get_wallet(request: Request) -> JSONResponse:
         PROVIDER_ID, owner, rt.config.wallet_balance(PROVIDER_ID), rt.clock.now()
     )
     return JSONResponse({"balance": str(balance)})
+
+
+def thumbnail_spec(full: Asset) -> ImageSpec:
+    """The full image's picture, scaled: one function for every thumbnail, not a closure each."""
+    return full.spec.scaled(THUMBNAIL_SIDE)
 
 
 def image_spec(
