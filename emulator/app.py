@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from emulator import admin, openapi
@@ -15,10 +18,11 @@ from emulator.core import assets
 from emulator.core.delivery import ResponseTap
 from emulator.core.faults import DECISION_SCOPE_KEY
 from emulator.core.runtime import Runtime
-from emulator.error_handlers import EXCEPTION_HANDLERS
+from emulator.error_handlers import ANSWERS_HANDLED_ERRORS, EXCEPTION_HANDLERS
 from emulator.providers import PROVIDERS, error_shape_for_path
 from emulator.request_log import log_request
 from emulator.request_log import logger as request_logger
+from emulator.routing import Endpoint, ExceptionHandler, ProviderRoutes, exception_handler
 
 
 class EmulatorApp(Starlette):
@@ -26,6 +30,18 @@ class EmulatorApp(Starlette):
     fault (core/delivery.py), then a line in the journal and in the request log
     (request_log.py). Done here, outside Starlette's own error handling, so a dropped
     connection is not mistaken for a crash."""
+
+    def __init__(
+        self,
+        provider_routes: Sequence[BaseRoute],
+        other_routes: Sequence[BaseRoute],
+        exception_handlers: Mapping[Any, ExceptionHandler],
+    ) -> None:
+        # Provider routes first: the router tries routes in order, and they carry the traffic.
+        super().__init__(
+            routes=[*provider_routes, *other_routes], exception_handlers=exception_handlers
+        )
+        self.provider_routes = ProviderRoutes(provider_routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt: Runtime = self.state.runtime
@@ -41,7 +57,11 @@ class EmulatorApp(Starlette):
         started, now = time.perf_counter(), rt.clock.now()
         tap = ResponseTap(scope, send, rt.clock)
         try:
-            await super().__call__(scope, receive, tap.send)
+            matched = self.provider_routes.match(scope)
+            if matched is None:
+                await super().__call__(scope, receive, tap.send)
+            else:
+                await self._provider_route(scope, receive, tap, *matched)
             if tap.delivery is not None:
                 await tap.finish()
         finally:
@@ -59,6 +79,33 @@ class EmulatorApp(Starlette):
             # Checked here, so a disabled log costs one cached lookup and formats nothing.
             if request_logger.isEnabledFor(logging.INFO):
                 log_request(scope["method"], scope["path"], provider, status, elapsed, decision)
+
+    async def _provider_route(
+        self,
+        scope: Scope,
+        receive: Receive,
+        tap: ResponseTap,
+        endpoint: Endpoint,
+        path_params: dict[str, Any],
+    ) -> None:
+        """A matched provider route, answered as Starlette's stack would answer it (see
+        routing.py): the handler's exceptions by the app's exception handlers, and a crash
+        answered in the provider's shape, then raised again for the server's log."""
+        scope["app"] = self
+        scope["path_params"] = path_params
+        request = Request(scope, receive)
+        crash: Exception | None = None
+        try:
+            response = await endpoint(request)
+        except Exception as exc:
+            handler = exception_handler(self.exception_handlers, exc)
+            if handler is None:
+                raise
+            crash = None if handler in ANSWERS_HANDLED_ERRORS else exc
+            response = await handler(request, exc)
+        await response(scope, receive, tap.send)
+        if crash is not None:
+            raise crash
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         if admin.admin_allowed(Request(scope), self.state.runtime.config.admin_token):
@@ -89,9 +136,10 @@ def create_runtime(config: Config) -> Runtime:
 
 def create_app(config: Config | None = None) -> Starlette:
     runtime = create_runtime(config or Config())
-    # Provider routes first: the router tries routes in order, and they carry the traffic.
-    routes = [route for provider in PROVIDERS for route in provider.routes]
-    routes += [*assets.routes, *admin.routes, *openapi.routes]
-    app = EmulatorApp(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    app = EmulatorApp(
+        provider_routes=[route for provider in PROVIDERS for route in provider.routes],
+        other_routes=[*assets.routes, *admin.routes, *openapi.routes],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
     app.state.runtime = runtime
     return app

@@ -1,0 +1,131 @@
+"""Provider routes answered without Starlette's stack (emulator/routing.py) answer exactly as
+Starlette's router would: same routes chosen, same answers, same errors, crashes included."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.convertors import IntegerConvertor
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from emulator import create_app
+from emulator.providers.vibedream import responses as vibedream_responses
+from emulator.routing import ProviderRoutes
+from tests.conftest import AUTH, check_contract, emulator_config
+
+AISTUDIO_GENERATE = "/v1/images/gemini/3/pro/generate/"
+VERTEX = "/api/v1/publishers/googleVertexAI/models/gemini-3-pro-image:generateContent"
+
+
+async def first(request: Request) -> Response:
+    return PlainTextResponse("first")
+
+
+async def second(request: Request) -> Response:
+    return PlainTextResponse("second")
+
+
+def http_scope(method: str, path: str, root_path: str = "") -> dict[str, object]:
+    return {"type": "http", "method": method, "path": path, "root_path": root_path}
+
+
+def test_fixed_and_templated_paths_match_with_their_parameters_converted() -> None:
+    table = ProviderRoutes(
+        [
+            Route("/fixed", first, methods=["POST"]),
+            Route("/items/{n:int}", second, methods=["GET"]),
+        ]
+    )
+    assert table.match(http_scope("POST", "/fixed")) == (first, {})
+    endpoint, params = table.match(http_scope("GET", "/items/42")) or (None, None)
+    assert endpoint is second and params == {"n": 42}
+    assert isinstance(params["n"], int)
+    assert table.match(http_scope("HEAD", "/items/42")) is not None  # GET routes take HEAD
+    assert IntegerConvertor().regex == "[0-9]+"  # so "/items/x" matches no route
+    assert table.match(http_scope("GET", "/items/x")) is None
+
+
+def test_a_wrong_method_an_unknown_path_or_a_root_path_is_left_to_starlette() -> None:
+    table = ProviderRoutes(
+        [Route("/fixed", first, methods=["POST"]), Route("/items/{id}", second, methods=["GET"])]
+    )
+    assert table.match(http_scope("GET", "/fixed")) is None
+    assert table.match(http_scope("POST", "/items/1")) is None
+    assert table.match(http_scope("POST", "/elsewhere")) is None
+    assert table.match(http_scope("POST", "/fixed", root_path="/proxy")) is None
+
+
+def test_an_earlier_templated_route_still_wins_over_a_later_fixed_path() -> None:
+    table = ProviderRoutes(
+        [Route("/items/{id}", first, methods=["GET"]), Route("/items/new", second, methods=["GET"])]
+    )
+    endpoint, params = table.match(http_scope("GET", "/items/new")) or (None, None)
+    assert endpoint is first and params == {"id": "new"}
+
+
+def test_of_two_routes_on_one_fixed_path_the_first_wins() -> None:
+    table = ProviderRoutes(
+        [Route("/same", first, methods=["POST"]), Route("/same", second, methods=["POST"])]
+    )
+    assert table.match(http_scope("POST", "/same")) == (first, {})
+
+
+REQUESTS = [
+    ("POST", "/api/v1/models/z-image-turbo/generate", {"prompt": "a cat"}),
+    ("POST", "/api/v1/models/z-image-turbo/generate", {"prompt": 5}),
+    ("POST", "/api/v1/models/no-such-model/generate", {"prompt": "a cat"}),
+    ("GET", "/api/v1/models/z-image-turbo/generate", None),
+    ("GET", "/api/v1/predictions/unknown-id", None),
+    ("DELETE", "/api/v1/predictions/unknown-id", None),
+    ("POST", AISTUDIO_GENERATE, {"prompt": "a cat"}),
+    ("POST", AISTUDIO_GENERATE.rstrip("/"), {"prompt": "a cat"}),
+    ("POST", AISTUDIO_GENERATE, {"prompt": "a cat", "num_images": 0}),
+    ("GET", "/v1/generation-request/unknown/status/", None),
+    ("GET", "/account/user/wallet/", None),
+    ("POST", VERTEX, {"contents": [{"role": "user", "parts": [{"text": "a cat"}]}]}),
+    ("POST", VERTEX, {"contents": []}),
+    ("PUT", VERTEX, None),
+    ("POST", "/v1beta/models/gemini-3-pro-image-preview:generateContent", {"contents": []}),
+    ("POST", "/v1/images/gemini/3/pro/nowhere/", {}),
+]
+
+
+def answers(fast_path: bool) -> list[tuple[int, bytes, str | None]]:
+    app = create_app(emulator_config())
+    if not fast_path:
+        app.provider_routes = ProviderRoutes([])  # every request through Starlette's router
+    seen = []
+    with TestClient(app) as client:
+        client.event_hooks["response"].append(check_contract)
+        for method, path, body in REQUESTS:
+            response = client.request(method, path, json=body, headers=AUTH)
+            seen.append((response.status_code, response.content, response.headers.get("allow")))
+    return seen
+
+
+def test_every_provider_request_is_answered_as_starlettes_router_answers_it() -> None:
+    fast, routed = answers(fast_path=True), answers(fast_path=False)
+    assert [status for status, _, _ in fast] == [status for status, _, _ in routed]
+    assert fast == routed
+    assert {status for status, _, _ in fast} >= {200, 400, 404, 405}
+
+
+def test_a_crash_is_answered_in_the_providers_shape_then_raised_for_the_server_log(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def crash(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(vibedream_responses, "documented_params", crash)
+    app = create_app(emulator_config())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.event_hooks["response"].append(check_contract)
+        response = client.post(REQUESTS[0][1], json={"prompt": "a cat"}, headers=AUTH)
+        assert response.status_code == 500
+        assert "boom" not in response.text and "Traceback" not in response.text
+        journal = client.get("/_emulator/requests").json()
+    assert [entry["status"] for entry in journal["requests"]][-1] == 500
+    with TestClient(app) as client, pytest.raises(RuntimeError, match="boom"):
+        client.post(REQUESTS[0][1], json={"prompt": "a cat"}, headers=AUTH)
