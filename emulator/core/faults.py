@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.http import header
 
 if TYPE_CHECKING:
     from emulator.config import Config
@@ -174,7 +175,7 @@ def settle(job: Job, fate: JobFate | None, moderation_failure: str) -> None:
         job.run_seconds = end - job.started_at
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """What was decided for one request; the journal and core/delivery.py read it back."""
 
@@ -258,12 +259,15 @@ class FaultPolicy:
         request.scope[DECISION_SCOPE_KEY] = decision
         finish_at = None
         latency: float | None = None
-        fault_header, latency_header = _emulator_headers(request.scope["headers"])
-        fault = _header_fault(fault_header)
+        fault_header = header(request, FAULT_HEADER_RAW)
+        latency_header = header(request, LATENCY_HEADER_RAW)
+        fault = None if fault_header is None else _header_fault(fault_header)
         if fault is not None:
             decision.source = "header"
         else:
-            step = self.scenarios.next_step(provider, route, model, owner, starts_job)
+            step = None
+            if self.scenarios.pending:
+                step = self.scenarios.next_step(provider, route, model, owner, starts_job)
             if step is not None:
                 decision.source = "scenario"
                 fault, latency = step.fault, step.latency
@@ -272,6 +276,10 @@ class FaultPolicy:
                 name = config.fault_table(provider, model).pick(self.rng)
                 if name is not None:
                     fault, decision.source = Fault(name), "random"
+                elif latency_header is None:
+                    # The usual request, with nothing to decide but the config's latency.
+                    decision.latency = config.latency(provider, model).draw(self.rng)
+                    return decision
         if fault is not None and fault.fails_job and not starts_job:
             fault = None  # nothing to fail later: answer normally
         decision.fault = fault
@@ -291,19 +299,6 @@ class FaultPolicy:
         if fault is not None and fault.http_kind is not None:
             raise fault.error()
         return decision
-
-
-def _emulator_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
-    """(X-Emulator-Fault, X-Emulator-Latency) in one pass over the raw headers (ASGI names
-    them in lower case): a request reads them on the hot path."""
-    fault = latency = None
-    for name, value in raw:
-        if name.startswith(b"x-emulator-"):
-            if name == FAULT_HEADER_RAW:
-                fault = value.decode("latin-1")
-            elif name == LATENCY_HEADER_RAW:
-                latency = value.decode("latin-1")
-    return fault, latency
 
 
 def _header_fault(header: str | None) -> Fault | None:

@@ -20,6 +20,7 @@ JSON_MEDIA_TYPES = ("application/json",)
 # body holds the event loop (and the GIL) for its whole length: about 2 ms per MiB.
 LENIENT_PARSE_LIMIT = 2**20
 _UTF8_BOM = b"\xef\xbb\xbf"
+HEADER_TABLE_KEY = "emulator.headers"
 
 
 class JSONResponse(StarletteJSONResponse):
@@ -30,11 +31,23 @@ class JSONResponse(StarletteJSONResponse):
         return orjson.dumps(content)
 
 
+def header(request: Request, name: bytes) -> str | None:
+    """A request header by its lower-case name (the first one if repeated, as Starlette's
+    `Headers.get`), or None. A provider request reads several headers, and Starlette's
+    `Headers` scans the whole list for each: this builds a table once per request instead."""
+    scope = request.scope
+    table = scope.get(HEADER_TABLE_KEY)
+    if table is None:
+        raw = scope["headers"]
+        table = scope[HEADER_TABLE_KEY] = dict(reversed(raw if isinstance(raw, list) else [*raw]))
+    value = table.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
 async def read_json(request: Request, max_bytes: int, *, check_media_type: bool = True) -> Any:
     """The parsed JSON body, or an ApiError that says clearly what is wrong with it. Without
     `check_media_type` the body is read as JSON whatever its Content-Type says."""
-    headers = request.headers
-    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = (header(request, b"content-type") or "").split(";")[0].strip().lower()
     if (
         check_media_type
         and media_type
@@ -45,15 +58,11 @@ async def read_json(request: Request, max_bytes: int, *, check_media_type: bool 
             ErrorKind.UNSUPPORTED_MEDIA_TYPE,
             f"Content-Type must be application/json, got {media_type}.",
         )
-    declared = headers.get("content-length", "")
+    declared = header(request, b"content-length") or ""
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
     try:
-        if declared.isdigit():
-            if int(declared) > max_bytes:
-                raise _too_large(max_bytes)
-            # The server stops the body at its declared length, so reading it whole is bounded.
-            body = await request.body()
-        else:
-            body = await _read_bounded(request, max_bytes)
+        body = await _read_bounded(request, max_bytes)
     except ClientDisconnect:
         # The client hung up mid-body (or its Content-Length promised more than it sent): a
         # bad request, not a crash. Nobody reads the answer; the journal and the log do.
@@ -71,15 +80,23 @@ async def read_json(request: Request, max_bytes: int, *, check_media_type: bool 
 
 
 async def _read_bounded(request: Request, max_bytes: int) -> bytes:
-    """A body of undeclared length (chunked), refused as soon as it passes `max_bytes`."""
+    """The body, refused as soon as it passes `max_bytes` (a chunked body declares no length).
+    Read from the ASGI messages directly: Starlette's `Request.stream` is an async generator,
+    a measurable share of a submit; the body is read once, here."""
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
             raise _too_large(max_bytes)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _parse_or_explain(body: bytes, refused: orjson.JSONDecodeError) -> Any:
@@ -172,7 +189,7 @@ def whole_number(text: str | None, name: str, default: int, low: int, high: int)
 
 
 def bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = (header(request, b"authorization") or "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
 
@@ -184,7 +201,7 @@ def public_base_url(request: Request) -> str:
     measurable share of a poll); the proxy-headers middleware has already set the scheme.
     """
     scope = request.scope
-    host = request.headers.get("host")
+    host = header(request, b"host")
     if not host:
         server_host, port = scope.get("server") or ("localhost", None)
         host = server_host if port is None else f"{server_host}:{port}"

@@ -106,6 +106,11 @@ class Scenarios:
         self._active: list[Scenario] = []
         self._ids = itertools.count(1)
 
+    @property
+    def pending(self) -> bool:
+        """Whether any scenario has steps left to play (read on every request)."""
+        return bool(self._active)
+
     def load(
         self, entries: Sequence[Any], provider_ids: Sequence[str], where: str
     ) -> list[Scenario]:

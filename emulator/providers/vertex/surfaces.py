@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from emulator.core.errors import ApiError
-from emulator.core.http import bearer_token
+from emulator.core.http import bearer_token, header
 from emulator.providers.vertex.exceptions import render_gateway_error, render_google_error
 
 
@@ -23,7 +23,7 @@ class KeySource(StrEnum):
 
 _READERS: dict[KeySource, Callable[[Request], str | None]] = {
     KeySource.BEARER: bearer_token,
-    KeySource.GOOG_HEADER: lambda request: request.headers.get("x-goog-api-key") or None,
+    KeySource.GOOG_HEADER: lambda request: header(request, b"x-goog-api-key") or None,
     KeySource.QUERY: lambda request: request.query_params.get("key") or None,
 }
 
