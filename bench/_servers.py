@@ -210,6 +210,8 @@ def run_uvicorn(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from emulator.commands.serve import tune_gc
+
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     for line in announce:
         print(line, flush=True)
@@ -224,6 +226,7 @@ def run_uvicorn(
         factory=workers > 1,
         timeout_graceful_shutdown=2,
     )
+    tune_gc()  # as `imagegen-emulator serve` does, whichever app this is
     try:
         if workers == 1:
             uvicorn.Server(config).run(sockets=[sock])

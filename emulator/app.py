@@ -103,7 +103,7 @@ class EmulatorApp(Starlette):
                 raise
             crash = None if handler in ANSWERS_HANDLED_ERRORS else exc
             response = await handler(request, exc)
-        await response(scope, receive, tap.send)
+        await tap.respond(response, receive)
         if crash is not None:
             raise crash
 

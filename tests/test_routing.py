@@ -1,16 +1,25 @@
-"""Provider routes answered without Starlette's stack (emulator/routing.py) answer exactly as
-Starlette's router would: same routes chosen, same answers, same errors, crashes included."""
+"""The hot path: provider routes answered without Starlette's stack (emulator/routing.py)
+answer exactly as Starlette's router would (same routes chosen, same answers, same errors,
+crashes included); the lean JSON response and the per-request header table give what
+Starlette's own would; `serve` tunes the garbage collector."""
 
 from __future__ import annotations
 
+import gc
+import json
+
+import orjson
 import pytest
 from starlette.convertors import IntegerConvertor
 from starlette.requests import Request
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from emulator import create_app
+from emulator.commands.serve import GC_THRESHOLDS, tune_gc
+from emulator.core.http import JSONResponse, header
 from emulator.providers.vibedream import responses as vibedream_responses
 from emulator.routing import ProviderRoutes
 from tests.conftest import AUTH, check_contract, emulator_config
@@ -129,3 +138,46 @@ def test_a_crash_is_answered_in_the_providers_shape_then_raised_for_the_server_l
     assert [entry["status"] for entry in journal["requests"]][-1] == 500
     with TestClient(app) as client, pytest.raises(RuntimeError, match="boom"):
         client.post(REQUESTS[0][1], json={"prompt": "a cat"}, headers=AUTH)
+
+
+@pytest.mark.parametrize("status", [200, 201, 400, 404, 500])
+@pytest.mark.parametrize(
+    "content", [{"id": "x", "outputs": None}, [1, 2.5, "é"], {"nested": {"a": [True, None]}}]
+)
+def test_the_lean_json_response_is_what_starlette_would_build(content: object, status: int) -> None:
+    ours = JSONResponse(content, status_code=status)
+    starlettes = StarletteJSONResponse(json.loads(orjson.dumps(content)), status_code=status)
+    starlettes.body = starlettes.render(content)  # the same bytes; the headers are the test
+    starlettes.init_headers()
+    assert ours.body == orjson.dumps(content)
+    assert ours.raw_headers == starlettes.raw_headers
+    assert ours.status_code == status and ours.background is None
+    with_header = JSONResponse(content, status_code=status, headers={"Retry-After": "3"})
+    assert with_header.raw_headers[0] == (b"retry-after", b"3")
+    assert dict(with_header.raw_headers)[b"content-length"] == str(len(ours.body)).encode()
+
+
+def test_a_header_is_the_first_of_its_name_read_from_one_table_per_request() -> None:
+    scope = {
+        "type": "http",
+        "headers": [(b"host", b"a:1"), (b"x-emulator-fault", b"429"), (b"host", b"b:2")],
+    }
+    request = Request(scope)
+    assert header(request, b"host") == "a:1"  # as Starlette's Headers.get
+    assert header(request, b"host") == Request(scope).headers.get("host")
+    assert header(request, b"x-emulator-fault") == "429"
+    assert header(request, b"authorization") is None
+    scope["headers"] = []  # the table was built once, on the first read
+    assert header(request, b"host") == "a:1"
+
+
+def test_serve_freezes_start_up_objects_and_collects_the_young_generation_less_often() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > thresholds[0]
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

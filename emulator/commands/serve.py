@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import os
 import socket
 
@@ -19,6 +20,8 @@ from emulator.request_log import LOG_FORMATS, logging_config
 
 SERVE_PROFILE = "dev"  # unless --profile or the config file's `profile` says otherwise
 MIN_TOKEN_LENGTH = 8
+# (young, middle, old) collection thresholds: see tune_gc.
+GC_THRESHOLDS = (10_000, 10, 10)
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
@@ -103,6 +106,21 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def tune_gc() -> None:
+    """Collector settings for a long-running server; called once the app is built.
+
+    A stored job is a few objects the collector tracks, so with the default first threshold
+    (700 allocations) a server holding tens of thousands of jobs runs a full collection over
+    all of them every few thousand submits: about a fifth of a submit's time on a 2-core
+    machine, in pauses of tens of milliseconds. Frozen, the start-up objects (modules, the
+    app) are left out of every collection; the young generation is collected every
+    GC_THRESHOLDS[0] allocations, so full collections come about ten times less often.
+    Cyclic garbage is still collected, just in larger batches."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def banner(base_url: str, runtime: Runtime) -> str:
     seed = runtime.rng.seed
     lines = [
@@ -160,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
     print(banner(f"http://{shown_host}:{port}{args.root_path}", app.state.runtime), flush=True)
+    tune_gc()
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class JobStatus(StrEnum):
@@ -19,8 +19,9 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True)
-class JobState:
+class JobState(NamedTuple):
+    """A job's state at one instant; a tuple, as every poll makes one."""
+
     status: JobStatus
     progress: float  # 0..100
     finished_at: float | None

@@ -43,7 +43,10 @@ class Wallets:
         self._wallets: dict[tuple[str, str], Wallet] = {}
 
     def _wallet(self, provider: str, owner: str, default: Decimal) -> Wallet:
-        return self._wallets.setdefault((provider, owner), Wallet(money(default)))
+        wallet = self._wallets.get((provider, owner))
+        if wallet is None:
+            wallet = self._wallets[provider, owner] = Wallet(money(default))
+        return wallet
 
     def balance(self, provider: str, owner: str, default: Decimal, now: float) -> Decimal:
         return self._wallet(provider, owner, default).balance(now)
