@@ -1,6 +1,6 @@
 """HTTP throughput of the emulator against a bare Starlette app, measured side by side with wrk.
 
-    python -m bench.http_throughput [--duration 10] [--connections 32]
+    python -m bench.http_throughput [--duration 10] [--connections 32] [--polls-per-submit 1]
     python -m bench.http_throughput --nagle-check
 
 Both apps run in their own subprocess on 127.0.0.1 with identical uvicorn settings (one worker,
@@ -8,7 +8,8 @@ uvloop + httptools, access log off, a pre-bound TCP_NODELAY socket); nothing is 
 (1 thread, N connections) loads:
 
 - `emulator`: a Lua script alternating a vibedream submit (POST, small JSON) and a poll (GET) of
-  a completed prediction created beforehand;
+  a completed prediction created beforehand (--polls-per-submit N: N polls after each submit;
+  the target is set on the strict 1:1 mix, the default);
 - `bare-same`: the bare app, sent the very same requests (its constant-JSON routes at the same
   paths): the ceiling for this traffic, and the target's baseline;
 - `bare-get`: the bare app's `GET /` without a script, the lightest request there is, shown for
@@ -86,7 +87,7 @@ end
 
 request = function()
   n = n + 1
-  if n %% 2 == 1 then
+  if n %% %(cycle)d == 1 then
     return wrk.format("POST", submit_path, post_headers, submit_body)
   end
   return wrk.format("GET", poll_path)
@@ -161,12 +162,13 @@ def make_prediction(base_url: str) -> str:
     return prediction_id
 
 
-def write_lua(directory: Path) -> Path:
+def write_lua(directory: Path, polls_per_submit: int = 1) -> Path:
     body = '{"prompt": "a cat", "size": "1024*1024", "output_format": "jpeg"}'
     script = directory / "submit_poll.lua"
     script.write_text(
         LUA_SCRIPT
         % {
+            "cycle": polls_per_submit + 1,
             "submit": Z_IMAGE,
             "body": body,
             "poll_prefix": PREDICTION.format(id=""),
@@ -176,10 +178,11 @@ def write_lua(directory: Path) -> Path:
     return script
 
 
-def throughput(wrk: str, duration: int, connections: int) -> int:
+def throughput(wrk: str, duration: int, connections: int, polls_per_submit: int = 1) -> int:
     print(
         f"http_throughput: wrk 1 thread, {connections} connections, {duration} s per run, "
-        f"{ROUNDS} rounds in alternating order, best of each"
+        f"{ROUNDS} rounds in alternating order, best of each; "
+        f"{polls_per_submit} poll(s) per submit"
     )
     best = dict.fromkeys(TARGETS, 0.0)
     failures: list[str] = []
@@ -188,7 +191,7 @@ def throughput(wrk: str, duration: int, connections: int) -> int:
         ServerProcess("bare") as bare,
         ServerProcess("emulator") as emulator,
     ):
-        script = write_lua(Path(tmp))
+        script = write_lua(Path(tmp), polls_per_submit)
         prediction_id = make_prediction(emulator.base_url)
         targets = {
             "bare-get": (bare.base_url + "/", None, ()),
@@ -280,11 +283,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument(
+        "--polls-per-submit",
+        type=int,
+        default=1,
+        help="polls sent after each submit (1, the strict mix the target is set on; a client "
+        "polling a 10-30 s job every second sends 10 or more)",
+    )
+    parser.add_argument(
         "--nagle-check", action="store_true", help="poll latency on the pre-bound socket instead"
     )
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.connections < 1:
-        parser.error("--duration and --connections must be at least 1")
+    if args.duration < 1 or args.connections < 1 or args.polls_per_submit < 1:
+        parser.error("--duration, --connections and --polls-per-submit must be at least 1")
     install_sigterm_handler()
     if args.nagle_check:
         return nagle_check()
@@ -292,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if wrk is None:
         print(WRK_INSTALL, file=sys.stderr)
         return 2
-    return throughput(wrk, args.duration, args.connections)
+    return throughput(wrk, args.duration, args.connections, args.polls_per_submit)
 
 
 if __name__ == "__main__":
