@@ -18,7 +18,7 @@ from emulator.core import assets
 from emulator.core.delivery import ResponseTap
 from emulator.core.faults import DECISION_SCOPE_KEY
 from emulator.core.runtime import Runtime
-from emulator.error_handlers import ANSWERS_HANDLED_ERRORS, EXCEPTION_HANDLERS
+from emulator.error_handlers import EXCEPTION_HANDLERS
 from emulator.providers import PROVIDERS, error_shape_for_path
 from emulator.request_log import log_request
 from emulator.request_log import logger as request_logger
@@ -98,10 +98,10 @@ class EmulatorApp(Starlette):
         try:
             response = await endpoint(request)
         except Exception as exc:
-            handler = exception_handler(self.exception_handlers, exc)
+            handler, crashed = exception_handler(self.exception_handlers, exc)
             if handler is None:
                 raise
-            crash = None if handler in ANSWERS_HANDLED_ERRORS else exc
+            crash = exc if crashed else None
             response = await handler(request, exc)
         await tap.respond(response, receive)
         if crash is not None:

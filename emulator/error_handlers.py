@@ -46,10 +46,6 @@ async def on_crash(request: Request, exc: Exception) -> Response:
     return render(request, ApiError(ErrorKind.INTERNAL, "The emulator hit an unexpected error."))
 
 
-# Errors answered as a matter of course; any other exception is a crash, raised again once
-# answered so that the server logs its traceback (as Starlette's ServerErrorMiddleware does).
-ANSWERS_HANDLED_ERRORS = (on_api_error, on_http_exception)
-
 EXCEPTION_HANDLERS = {
     ApiError: on_api_error,
     HTTPException: on_http_exception,

@@ -53,7 +53,7 @@ class ProviderRoutes:
         for route in self._ordered:
             found = route.path_regex.match(path)
             if found is not None:
-                if route.methods is not None and method not in route.methods:
+                if method not in route.methods:
                     return None  # a later route may take it, or it is a 405: Starlette decides
                 convertors = route.param_convertors
                 params = {
@@ -64,11 +64,18 @@ class ProviderRoutes:
         return None
 
 
+# Starlette answers exceptions under these keys in ServerErrorMiddleware: as crashes, raised
+# again once answered so that the server logs them.
+CRASH_KEYS = (500, Exception)
+
+
 def exception_handler(
     handlers: Mapping[Any, ExceptionHandler], exc: Exception
-) -> ExceptionHandler | None:
-    """The handler registered for the nearest class of `exc`, as Starlette looks it up."""
+) -> tuple[ExceptionHandler | None, bool]:
+    """The handler Starlette would answer `exc` with (the one registered for its nearest
+    class), and whether `exc` is a crash: no class of its own has a handler, so the one for
+    500 / Exception answers it."""
     for cls in type(exc).__mro__:
-        if cls in handlers:
-            return handlers[cls]
-    return None
+        if cls in handlers and cls not in CRASH_KEYS:
+            return handlers[cls], False
+    return next((handlers[key] for key in CRASH_KEYS if key in handlers), None), True

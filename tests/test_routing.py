@@ -6,7 +6,6 @@ Starlette's own would; `serve` tunes the garbage collector."""
 from __future__ import annotations
 
 import gc
-import json
 
 import orjson
 import pytest
@@ -146,9 +145,7 @@ def test_a_crash_is_answered_in_the_providers_shape_then_raised_for_the_server_l
 )
 def test_the_lean_json_response_is_what_starlette_would_build(content: object, status: int) -> None:
     ours = JSONResponse(content, status_code=status)
-    starlettes = StarletteJSONResponse(json.loads(orjson.dumps(content)), status_code=status)
-    starlettes.body = starlettes.render(content)  # the same bytes; the headers are the test
-    starlettes.init_headers()
+    starlettes = StarletteJSONResponse(content, status_code=status)
     assert ours.body == orjson.dumps(content)
     assert ours.raw_headers == starlettes.raw_headers
     assert ours.status_code == status and ours.background is None

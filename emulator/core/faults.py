@@ -261,7 +261,7 @@ class FaultPolicy:
         latency: float | None = None
         fault_header = header(request, FAULT_HEADER_RAW)
         latency_header = header(request, LATENCY_HEADER_RAW)
-        fault = None if fault_header is None else _header_fault(fault_header)
+        fault = _header_fault(fault_header)
         if fault is not None:
             decision.source = "header"
         else:
