@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import os
+import re
 import socket
 import threading
 from collections import Counter
@@ -303,6 +305,24 @@ def test_asset_ids_come_from_the_system_generator_not_the_seeded_one() -> None:
     assert job_a == job_b  # the same seed replays the job ids...
     assert asset_a != asset_b  # ...but never the URLs
     assert new_asset_id() != new_asset_id()
+
+
+def test_asset_ids_come_from_a_pool_of_os_randomness_a_forked_worker_does_not_share() -> None:
+    """Ids are read from the OS a pool at a time; a worker forked with part of the pool left
+    must not hand out the ids its parent will."""
+    ids = [new_asset_id() for _ in range(1000)]  # several pools' worth
+    assert len(set(ids)) == 1000
+    assert all(len(each) == 24 and re.fullmatch(r"[A-Za-z0-9_-]+", each) for each in ids)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, new_asset_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 100).decode()
+    os.close(read)
+    assert len(from_child) == 24 and from_child != new_asset_id()
 
 
 def common_prefix(a: str, b: str) -> int:
