@@ -51,7 +51,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -74,13 +73,11 @@ from bench._servers import (
     Z_IMAGE,
     ServerProcess,
     aistudio_body,
-    child_popen,
     install_sigterm_handler,
-    stop_process,
     vertex_body,
     z_image_body,
 )
-from bench.http_throughput import WRK_INSTALL, parse_wrk
+from bench.http_throughput import WRK_INSTALL, run_wrk
 from bench.peers import Peer, PeerProcess, PeerUnavailable
 from bench.peers.mockoon import Mockoon
 from bench.peers.prism import Prism
@@ -96,7 +93,6 @@ PEERS: dict[str, Callable[[], list[Peer]]] = {
 EMULATOR = "emulator"
 BARE = "bare Starlette"
 WIREMOCK_JOURNAL = WireMock(journal=True).name
-WRK_TIMEOUT = "5s"
 PROBE_TIMEOUT = 30.0  # the first request may render an image
 
 
@@ -229,19 +225,17 @@ class Load:
 
     def run(self, target: Target, seconds: int) -> Measurement:
         assert target.url is not None
-        args = [self.wrk, f"-t{self.threads}", f"-c{self.connections}", f"-d{seconds}s"]
-        args += ["--timeout", WRK_TIMEOUT, "--latency", "-H", f"Authorization: Bearer {API_KEY}"]
-        if target.operation.method == "POST":
-            args += ["-s", str(self.scripts[target.operation.label])]
-        args.append(target.url())
-        proc = child_popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            out, err = proc.communicate(timeout=seconds + 30)
-        finally:
-            stop_process(proc)
-        if proc.returncode != 0:
-            raise RuntimeError(f"wrk failed ({proc.returncode}): {(err or out).decode()}")
-        result = parse_wrk(out.decode())
+        options = ["--latency", "-H", f"Authorization: Bearer {API_KEY}"]
+        script = self.scripts[target.operation.label] if target.operation.method == "POST" else None
+        result = run_wrk(
+            self.wrk,
+            target.url(),
+            seconds,
+            self.connections,
+            script,
+            threads=self.threads,
+            options=options,
+        )
         latency = parse_latency(result.output)
         return Measurement(
             result.requests_per_second,

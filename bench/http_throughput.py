@@ -108,6 +108,9 @@ class WrkResult:
         return self.non_2xx == 0 and self.socket_errors is None and self.requests > 0
 
 
+WRK_TIMEOUT = "5s"
+
+
 def parse_wrk(output: str) -> WrkResult:
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     total = re.search(r"(\d+) requests in", output)
@@ -131,8 +134,13 @@ def run_wrk(
     connections: int,
     script: Path | None = None,
     script_args: Sequence[str] = (),
+    *,
+    threads: int = 1,
+    options: Sequence[str] = (),
 ) -> WrkResult:
-    args = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s"]
+    """One wrk run; `options` are more of wrk's own (--latency, -H ...)."""
+    args = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", WRK_TIMEOUT]
+    args += options
     if script is not None:
         args += ["-s", str(script)]
     args.append(url)
