@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
@@ -60,15 +59,6 @@ def authenticate(request: Request, rt: Runtime, surface: Surface) -> str:
             message = "API key not valid. Please pass a valid API key."
         raise ApiError(ErrorKind.UNAUTHENTICATED, message)
     return fingerprint(key)
-
-
-def endpoint(surface: Surface) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """The route handler of one surface (Starlette endpoints take the request only)."""
-
-    async def generate_content_on_surface(request: Request) -> JSONResponse:
-        return await generate_content(request, surface)
-
-    return generate_content_on_surface
 
 
 async def generate_content(request: Request, surface: Surface) -> JSONResponse:

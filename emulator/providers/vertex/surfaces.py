@@ -1,5 +1,6 @@
-"""The three ways generateContent is reached, and what differs between them: where the key is
-read, which error body is answered, and whether Vertex's extra response fields are sent."""
+"""The three ways the Gemini image models are reached, and what differs between them: the
+paths of a model, the model methods served there, where the key is read, which error body is
+answered, and whether Vertex's extra response fields are sent."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ class KeySource(StrEnum):
     QUERY = "?key=<key>"
 
 
+class Method(StrEnum):
+    """The model methods (`POST {model}:{method}`) a surface may serve."""
+
+    GENERATE = "generateContent"
+    STREAM = "streamGenerateContent"
+    COUNT_TOKENS = "countTokens"
+    COMPUTE_TOKENS = "computeTokens"
+
+
 _READERS: dict[KeySource, Callable[[Request], str | None]] = {
     KeySource.BEARER: bearer_token,
     KeySource.GOOG_HEADER: lambda request: header(request, b"x-goog-api-key") or None,
@@ -31,7 +41,10 @@ _READERS: dict[KeySource, Callable[[Request], str | None]] = {
 @dataclass(frozen=True)
 class Surface:
     name: str
-    paths: tuple[str, ...]  # Starlette path templates, each with a {model} parameter
+    # Starlette path templates of one model resource, each with a {model} parameter; a model
+    # method is `POST {model path}:{method}`.
+    model_paths: tuple[str, ...]
+    methods: tuple[Method, ...]  # the model methods served; any other is a 404
     path_prefixes: tuple[str, ...]  # every path under these answers in this surface's errors
     key_sources: tuple[KeySource, ...]
     render_error: Callable[[ApiError], Response]
@@ -43,10 +56,16 @@ class Surface:
             (key for source in self.key_sources if (key := _READERS[source](request))), None
         )
 
+    def method_paths(self, method: Method) -> tuple[str, ...]:
+        return tuple(f"{path}:{method.value}" for path in self.model_paths)
 
+
+# Seed 001 documents generateContent only; streaming is the same Vertex-compatible endpoint's
+# stream twin (issue 16). What else the gateway serves is not published: one row to change.
 GATEWAY = Surface(
     name="gateway",
-    paths=("/api/v1/publishers/googleVertexAI/models/{model}:generateContent",),
+    model_paths=("/api/v1/publishers/googleVertexAI/models/{model}",),
+    methods=(Method.GENERATE, Method.STREAM),
     path_prefixes=("/api/v1/publishers/",),
     key_sources=(KeySource.BEARER,),
     render_error=render_gateway_error,
@@ -54,10 +73,12 @@ GATEWAY = Surface(
     vertex_fields=True,
 )
 
+# The Gemini API has no computeTokens (generative_service.proto of v1beta).
 GEMINI_API = Surface(
     name="gemini",
-    paths=("/v1beta/models/{model}:generateContent", "/v1/models/{model}:generateContent"),
-    path_prefixes=("/v1beta/models/", "/v1/models/"),
+    model_paths=("/v1beta/models/{model}", "/v1/models/{model}"),
+    methods=(Method.GENERATE, Method.STREAM, Method.COUNT_TOKENS),
+    path_prefixes=("/v1beta/models", "/v1/models"),
     key_sources=(KeySource.GOOG_HEADER, KeySource.QUERY, KeySource.BEARER),
     render_error=render_google_error,
     error_schema="error-google",
@@ -66,12 +87,13 @@ GEMINI_API = Surface(
 
 VERTEX_AI = Surface(
     name="vertex",
-    paths=(
-        "/v1beta1/publishers/google/models/{model}:generateContent",
-        "/v1/publishers/google/models/{model}:generateContent",
-        "/v1beta1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent",
-        "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent",
+    model_paths=(
+        "/v1beta1/publishers/google/models/{model}",
+        "/v1/publishers/google/models/{model}",
+        "/v1beta1/projects/{project}/locations/{location}/publishers/google/models/{model}",
+        "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}",
     ),
+    methods=(Method.GENERATE, Method.STREAM, Method.COUNT_TOKENS, Method.COMPUTE_TOKENS),
     path_prefixes=("/v1beta1/", "/v1/publishers/", "/v1/projects/"),
     # Bearer (an access token); express mode sends an API key in the header or the query.
     key_sources=(KeySource.BEARER, KeySource.GOOG_HEADER, KeySource.QUERY),

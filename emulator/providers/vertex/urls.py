@@ -1,12 +1,36 @@
-"""The generateContent routing table: every path of every surface, one handler."""
+"""The routing table of the Gemini surfaces: every model method of every surface, each with
+its handler. A new method is one row of MODEL_METHODS and its surfaces' `methods`."""
 
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator.providers.vertex.responses import endpoint
-from emulator.providers.vertex.surfaces import SURFACES
+from emulator.providers.vertex.responses import generate_content
+from emulator.providers.vertex.surfaces import SURFACES, Method, Surface
+
+Handler = Callable[[Request, Surface], Awaitable[Response]]
+
+MODEL_METHODS: dict[Method, Handler] = {
+    Method.GENERATE: generate_content,
+}
+
+
+def endpoint(handler: Handler, surface: Surface) -> Callable[[Request], Awaitable[Response]]:
+    """A route handler bound to its surface (Starlette endpoints take the request only)."""
+
+    async def on_surface(request: Request) -> Response:
+        return await handler(request, surface)
+
+    on_surface.__name__ = f"{handler.__name__}_{surface.name}"
+    return on_surface
+
 
 routes = [
-    Route(path, endpoint(surface), methods=["POST"])
+    Route(path, endpoint(MODEL_METHODS[method], surface), methods=["POST"])
     for surface in SURFACES
-    for path in surface.paths
+    for method in surface.methods
+    if method in MODEL_METHODS
+    for path in surface.method_paths(method)
 ]
