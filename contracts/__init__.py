@@ -184,6 +184,8 @@ def _compiled(provider: str, name: str) -> Any:
     def compile_schema(detailed_exceptions: bool) -> Any:
         return fastjsonschema.compile(
             _without_annotations(copy.deepcopy(_load(provider, name))),
+            # A $ref to another contract is read from this package, never fetched.
+            handlers={"https": _schema_by_id},
             use_default=False,
             use_formats=False,
             detailed_exceptions=detailed_exceptions,
@@ -205,6 +207,15 @@ _ANNOTATIONS = ("contentEncoding", "contentMediaType")
 _DATA_KEYWORDS = frozenset({"examples", "enum", "const", "default"})
 # Keywords whose values map names to schemas: a property may be called "enum".
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs"})
+
+
+def _schema_by_id(uri: str) -> dict[str, Any]:
+    """The contract whose $id is `uri` (a copy: fastjsonschema edits what it is given)."""
+    for provider, names in _index().items():
+        for name in names:
+            if _load(provider, name)["$id"] == uri:
+                return _without_annotations(copy.deepcopy(_load(provider, name)))
+    raise KeyError(f"no contract has the $id {uri!r}")
 
 
 def _without_annotations(node: Any) -> Any:
@@ -324,6 +335,8 @@ class Operation:
     ``parameter_schemas`` maps a path parameter to its JSON Schema, when the table gives one
     (the model ids a path accepts, say). ``links`` are OpenAPI Link objects of the success
     response: which operation to call next with what (poll the job this submit started).
+    ``query_parameters`` are the query parameters it reads; a ``streamed`` operation answers
+    a stream of chunks, each validating against its success schema.
     """
 
     operation_id: str
@@ -341,6 +354,10 @@ class Operation:
     servers: tuple[dict[str, Any], ...] = ()
     parameter_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Query parameter name -> {"description": ..., "schema": {...}}.
+    query_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The success response is a stream of `responses["200"]` chunks (SSE or a JSON array).
+    streamed: bool = False
 
     def response_schema(self, status: int) -> str | None:
         """Schema name for a response status: the exact code first, then its class."""
@@ -396,6 +413,8 @@ def _operation(raw: Mapping[str, Any]) -> Operation:
         servers=tuple(raw.get("servers", ())),
         parameter_schemas=parameter_schemas,
         links=dict(raw.get("links", {})),
+        query_parameters={name: dict(spec) for name, spec in raw.get("query", {}).items()},
+        streamed=bool(raw.get("streamed", False)),
     )
 
 

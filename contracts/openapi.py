@@ -47,6 +47,7 @@ _SCHEMA_BASE = "https://imagegen-emulator.dev/contracts/"
 _SCHEMAS = "#/components/schemas/"
 _RESPONSES = "#/components/responses/"
 _JSON = "application/json"
+_SSE = "text/event-stream"
 
 # What `imagegen-emulator serve` listens on unless told otherwise; the emulator serving the
 # document lists its own address instead.
@@ -258,6 +259,16 @@ def _operation_object(
         for name in _PATH_PARAM.findall(operation.path)
         if name != operation.request_param or param_value is None
     ]
+    parameters += [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": spec.get("description", ""),
+            "schema": copy.deepcopy(spec.get("schema", {"type": "string"})),
+        }
+        for name, spec in operation.query_parameters.items()
+    ]
     if parameters:
         result["parameters"] = parameters
     if request_schema is not None:
@@ -284,14 +295,37 @@ def _responses(provider: str, operation: Operation, sources: Sources) -> dict[st
             responses[status] = {"$ref": _RESPONSES + _component(provider, schema_name)}
             continue
         schema = sources.schemas[provider][schema_name]
+        ref = {"$ref": _SCHEMAS + _component(provider, schema_name)}
         responses[status] = {
             "description": _describe(schema),
-            "content": {_JSON: {"schema": {"$ref": _SCHEMAS + _component(provider, schema_name)}}},
+            "content": _streamed_content(ref) if operation.streamed else {_JSON: {"schema": ref}},
         }
         if operation.links:
             # What to call next (poll the job): Schemathesis' stateful tests follow these.
             responses[status]["links"] = copy.deepcopy(operation.links)
     return responses
+
+
+def _streamed_content(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A stream of chunks: a JSON array streamed element by element, or server-sent events
+    whose data are chunks (in OpenAPI 3.1 an event stream's schema describes one event)."""
+    return {
+        _JSON: {"schema": {"type": "array", "items": chunk}},
+        _SSE: {
+            "schema": {
+                "type": "object",
+                "description": "One event: data: <chunk JSON>, ended by a blank line.",
+                "required": ["data"],
+                "properties": {
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": _JSON,
+                        "contentSchema": chunk,
+                    }
+                },
+            }
+        },
+    }
 
 
 def _add_errors(

@@ -163,11 +163,13 @@ def test_every_operation_appears(document: dict[str, Any]) -> None:
             assert operation["tags"] == [provider]
             assert operation["summary"] and operation["description"]
             assert set(operation["responses"]) == set(op.responses)
-            params = {p["name"]: p for p in operation.get("parameters", [])}
+            params = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "path"}
             assert set(params) == set(PARAM.findall(path))
             for name, param in params.items():
-                assert (param["in"], param["required"]) == ("path", True)
+                assert param["required"] is True
                 assert param["description"] == op.parameters[name]
+            query = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}
+            assert set(query) == set(op.query_parameters)
             schema_name = op.request_schema(_path_params(op, path))
             if schema_name is None:
                 assert "requestBody" not in operation
@@ -176,8 +178,17 @@ def test_every_operation_appears(document: dict[str, Any]) -> None:
                 assert body == {"$ref": f"#/components/schemas/{provider}.{schema_name}"}
             for status, name in op.responses.items():
                 if status.startswith("2"):
-                    answer = operation["responses"][status]["content"]["application/json"]
-                    assert answer["schema"] == {"$ref": f"#/components/schemas/{provider}.{name}"}
+                    content = operation["responses"][status]["content"]
+                    ref = {"$ref": f"#/components/schemas/{provider}.{name}"}
+                    if op.streamed:  # a JSON array of chunks, or events holding one each
+                        assert content["application/json"]["schema"] == {
+                            "type": "array",
+                            "items": ref,
+                        }
+                        event = content["text/event-stream"]["schema"]
+                        assert event["properties"]["data"]["contentSchema"] == ref
+                    else:
+                        assert content["application/json"]["schema"] == ref
 
 
 def _path_params(op: Operation, path: str) -> dict[str, str]:
@@ -285,6 +296,10 @@ def test_components_are_the_contract_files(document: dict[str, Any]) -> None:
             original = contracts.schema(provider, name)
             text = json.dumps(original)
             text = text.replace('"#/$defs/', f'"#/components/schemas/{component}.')
+            # A $ref to another file of the provider: that file's own component.
+            text = re.sub(
+                r'"([a-z0-9-]+)\.json#/\$defs/', rf'"#/components/schemas/{provider}.\1.', text
+            )
             moved = json.loads(text)
             for keyword in ("$id", "$schema"):
                 moved.pop(keyword)

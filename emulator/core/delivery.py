@@ -11,6 +11,9 @@ until the handler is done, then:
 - `drop`: closes the connection without a response;
 - `timeout`: holds the connection for `timeout_seconds`, then closes it.
 
+A streamed answer (Decision.streamed) is paced by core/streams.py instead: the tap only holds
+a timeout, and closes the connection where the stream raises StreamCut (a mid-stream drop).
+
 Closing needs the server's transport, which uvicorn's `send` carries. In-process (httpx's
 ASGITransport, Starlette's TestClient) there is no connection, so the emulator raises the
 exception an httpx client would raise on a socket instead: RemoteProtocolError, ReadTimeout.
@@ -27,6 +30,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from emulator.core.clock import Clock
 from emulator.core.faults import DECISION_SCOPE_KEY, Decision, Delivery
+from emulator.core.streams import StreamCut
 
 SLOW_PIECES = 10
 
@@ -62,17 +66,24 @@ class ResponseTap:
         """Send `response` through the tap, or straight to the server when the request's
         Decision holds it for nothing (no latency, no fault): most requests."""
         decision = self.scope.get(DECISION_SCOPE_KEY)
-        if decision is None or (decision.latency <= 0 and decision.fault is None):
-            self.status = response.status_code
-            await response(self.scope, receive, self.server_send)
-        else:
-            await response(self.scope, receive, self.send)
+        try:
+            if decision is None or (decision.latency <= 0 and decision.fault is None):
+                self.status = response.status_code
+                await response(self.scope, receive, self.server_send)
+            else:
+                await response(self.scope, receive, self.send)
+        except StreamCut:
+            await self._close(DroppedConnection("Server disconnected in the middle of a stream."))
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
             decision = self.scope.get(DECISION_SCOPE_KEY)
-            if decision is not None:
+            if decision is not None and decision.streamed:
+                # The stream paces itself and spoils its own events (core/streams.py).
+                timeout = decision.delivery is Delivery.TIMEOUT
+                self.delivery = Delivery.TIMEOUT if timeout else None
+            elif decision is not None:
                 if decision.latency > 0:
                     await self.clock.sleep(decision.latency)
                 self.delivery = decision.delivery

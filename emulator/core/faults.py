@@ -189,6 +189,9 @@ class Decision:
     fate: JobFate | None = None  # for a request that starts a job
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     slow_body_seconds: float = DEFAULT_SLOW_BODY_SECONDS
+    # A streamed answer spreads its latency over its events and carries out drop, malformed
+    # and slow on them itself (core/streams.py); the response tap then only holds a timeout.
+    streamed: bool = False
 
     @property
     def delivery(self) -> Delivery | None:

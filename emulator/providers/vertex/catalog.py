@@ -24,6 +24,9 @@ class Model:
     output_image_tokens: Mapping[str, int]  # per output image, by imageSize
     thoughts_tokens: tuple[int, int]  # drawn from this range, from the request's seed
     token_prices: Mapping[str, float]  # US dollars per million tokens, by kind of token
+    # Interim images the model thinks with (thought: true parts, before the final image),
+    # answered when the request sets thinkingConfig.includeThoughts.
+    interim_images: int = 0
 
     @property
     def ratios(self) -> list[str]:
@@ -70,6 +73,7 @@ def models() -> dict[str, Model]:
             output_image_tokens=entry["output_image_tokens"],
             thoughts_tokens=(entry["thoughts_tokens"][0], entry["thoughts_tokens"][1]),
             token_prices=entry["token_prices"],
+            interim_images=entry.get("interim_images", 0),
         )
         for model_id, entry in entries.items()
     }

@@ -86,6 +86,7 @@ class ImageRequest:
     output_format: str  # png or jpeg
     max_output_tokens: int | None
     seed: int  # generationConfig.seed, else a hash of the request: same request, same image
+    include_thoughts: bool = False  # thinkingConfig.includeThoughts: thought parts answered
 
     @property
     def source(self) -> bytes | None:
@@ -200,6 +201,7 @@ def read_image_request(
         output_format=output_format,
         max_output_tokens=config.get("maxOutputTokens"),
         seed=seed & 0x7FFFFFFF,
+        include_thoughts=bool(config.get("thinkingConfig", {}).get("includeThoughts")),
     )
 
 

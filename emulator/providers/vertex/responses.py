@@ -13,7 +13,7 @@ from starlette.requests import Request
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
-from emulator.core.faults import Fault
+from emulator.core.faults import Decision, Fault
 from emulator.core.http import JSONResponse, read_json
 from emulator.core.images import MIME_TYPES, ImageSpec, request_picture
 from emulator.core.moderation import FORCED, Category, Stage, Verdict
@@ -29,7 +29,7 @@ from emulator.providers.vertex.request import (
     read_image_request,
     text_tokens,
 )
-from emulator.providers.vertex.surfaces import Surface
+from emulator.providers.vertex.surfaces import Method, Surface
 
 PROVIDER_ID = "vertex"
 
@@ -62,13 +62,22 @@ def authenticate(request: Request, rt: Runtime, surface: Surface) -> str:
 
 
 async def generate_content(request: Request, surface: Surface) -> JSONResponse:
+    body, _ = await answer_request(request, surface, Method.GENERATE)
+    return JSONResponse(body)
+
+
+async def answer_request(
+    request: Request, surface: Surface, method: Method
+) -> tuple[dict[str, Any], Decision]:
+    """A generateContent request, read, decided, answered and charged: the whole answer and
+    the request's Decision. generateContent and its stream twin send the same answer."""
     rt = runtime(request)
     owner = authenticate(request, rt, surface)
     model_id = request.path_params["model"]
     decision = rt.admit(
         request,
         provider=PROVIDER_ID,
-        route="generateContent",
+        route=method.value,
         model=model_id,
         owner=owner,
         starts_job=True,
@@ -82,7 +91,7 @@ async def generate_content(request: Request, surface: Surface) -> JSONResponse:
     if model is None:
         raise ApiError(
             ErrorKind.NOT_FOUND,
-            f"models/{model_id} is not found, or is not supported for generateContent."
+            f"models/{model_id} is not found, or is not supported for {method.value}."
             f" Image models: {', '.join(models())}.",
         )
     body = normalise_names(await read_json(request, rt.config.max_body_bytes))
@@ -90,18 +99,18 @@ async def generate_content(request: Request, surface: Surface) -> JSONResponse:
     images = await decode_images(body, rt)
     asked = read_image_request(body, model, images)
     forced = FORCED if fate is not None and fate.moderated else None
-    body = await answer(rt, surface, model, asked, forced)
+    answered = await answer(rt, surface, model, asked, forced)
     # Charged by tokens once the answer is known; a balance that cannot pay is refused.
     rt.wallets.charge(
         PROVIDER_ID,
         owner,
         model.cost_cents(
-            body["usageMetadata"], rt.config.setting(PROVIDER_ID, model.id, "token_prices")
+            answered["usageMetadata"], rt.config.setting(PROVIDER_ID, model.id, "token_prices")
         ),
         default=rt.config.wallet_balance(PROVIDER_ID),
         now=rt.clock.now(),
     )
-    return JSONResponse(body)
+    return answered, decision
 
 
 async def decode_images(body: dict[str, Any], rt: Runtime) -> tuple[InputImage, ...]:
@@ -193,6 +202,9 @@ async def candidate_for(
                 "thoughtSignature": base64.b64encode(draw.randbytes(48)).decode(),
             }
         )
+    if asked.include_thoughts and model.thoughts_tokens[1] > 0:
+        drafts = model.interim_images if finish == "STOP" and asked.wants_image else 0
+        parts[:0] = await thought_parts(rt, model, asked, width, height, drafts)
     candidate: dict[str, Any] = {
         "content": {"role": "model", "parts": parts},
         "finishReason": finish,
@@ -206,8 +218,37 @@ async def candidate_for(
     return candidate, counts
 
 
-def image_spec(model: Model, asked: ImageRequest, width: int, height: int) -> ImageSpec:
+async def thought_parts(
+    rt: Runtime, model: Model, asked: ImageRequest, width: int, height: int, drafts: int
+) -> list[dict[str, Any]]:
+    """What includeThoughts shows before the answer: a thought summary, then the interim
+    images the model drew to test its composition (Gemini 3 Pro Image: up to two), each a
+    `thought: true` part. Their tokens are in thoughtsTokenCount, as Google counts them."""
+    summary = (
+        f"**Planning the {asked.ratio} composition**\n\n"
+        f"I'm working out a {width}x{height} picture of: {asked.prompt}"
+    ).strip()
+    parts: list[dict[str, Any]] = [{"text": summary, "thought": True}]
+    for draft in range(1, drafts + 1):
+        spec = image_spec(model, asked, width, height, draft=(draft, drafts))
+        data = base64.b64encode(await rt.images.get(spec)).decode()
+        inline = {"mimeType": MIME_TYPES[asked.output_format], "data": data}
+        parts.append({"inlineData": inline, "thought": True})
+    return parts
+
+
+def image_spec(
+    model: Model,
+    asked: ImageRequest,
+    width: int,
+    height: int,
+    draft: tuple[int, int] | None = None,
+) -> ImageSpec:
+    """The picture answered, or with `draft` (k, of n) the k-th interim image before it."""
     count = len(asked.images)
+    size_detail = f"{asked.ratio}, {asked.resolution}"
+    if draft is not None:
+        size_detail += f", thought draft {draft[0]} of {draft[1]}"
     return request_picture(
         provider=PROVIDER_ID,
         model=model.id,
@@ -216,8 +257,8 @@ def image_spec(model: Model, asked: ImageRequest, width: int, height: int) -> Im
         width=width,
         height=height,
         format=asked.output_format,
-        seed=asked.seed,
-        size_detail=f"{asked.ratio}, {asked.resolution}",
+        seed=asked.seed if draft is None else (asked.seed + draft[0]) & 0x7FFFFFFF,
+        size_detail=size_detail,
         edit_note=f"edit of {count} inline image(s)" if count else None,
         extra_metadata=(
             ("aspectRatio", asked.ratio),

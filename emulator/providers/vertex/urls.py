@@ -8,12 +8,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator.providers.vertex.responses import generate_content
+from emulator.providers.vertex.streaming import stream_generate_content
 from emulator.providers.vertex.surfaces import SURFACES, Method, Surface
 
 Handler = Callable[[Request, Surface], Awaitable[Response]]
 
 MODEL_METHODS: dict[Method, Handler] = {
     Method.GENERATE: generate_content,
+    Method.STREAM: stream_generate_content,
 }
 
 
