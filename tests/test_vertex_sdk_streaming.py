@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -212,5 +213,5 @@ def test_chunks_are_spread_over_the_latency(real_clock_server: str) -> None:
     # before the first chunk is not part of the latency, so only the spread is asserted).
     assert arrivals[-1] - arrivals[0] >= 1.3
     assert arrivals[-1] >= 1.9
-    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in pairwise(arrivals)]
     assert all(gap >= 0.25 for gap in gaps), gaps  # spread out, not a burst at the end
