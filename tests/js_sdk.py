@@ -57,5 +57,19 @@ def installed_sdk() -> Path:
         pytest.skip(f"{SDK.name}@{SDK.version} unavailable: {exc}")
 
 
+def main() -> int:
+    """Install ahead of a test run (.ci/run); 1, with the reason, when it cannot be."""
+    major = node_major()
+    if major is None or major < MIN_NODE_MAJOR:
+        print(f"{SDK.name}@{SDK.version} needs Node >= {MIN_NODE_MAJOR}; found: {major}")
+        return 1
+    try:
+        print(f"{SDK.name}@{SDK.version} in {install()}")
+    except PeerUnavailable as exc:
+        print(f"{SDK.name}@{SDK.version} unavailable: {exc}")
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    print(install())
+    raise SystemExit(main())
