@@ -1,9 +1,10 @@
 """Which web pages may call the emulator from a browser: CORS, through Starlette's own
 CORSMiddleware, set up to answer as Google's generativelanguage.googleapis.com answers.
 
-What Google answers (observed on the live API by two unrelated projects, 2026-09, quoted in the
-README's CORS paragraph): a preflight gets 200 with `Access-Control-Allow-Origin` echoing the
-page's origin (not `*`), `Access-Control-Allow-Methods: DELETE,GET,HEAD,OPTIONS,PATCH,POST,PUT`,
+What Google answers (probed on the live API by two unrelated public projects, whose notes
+agree, September 2026; Google documents none of it): a preflight gets 200 with
+`Access-Control-Allow-Origin` echoing the page's origin (not `*`),
+`Access-Control-Allow-Methods: DELETE,GET,HEAD,OPTIONS,PATCH,POST,PUT`,
 `Access-Control-Allow-Headers` echoing the headers asked for (`x-goog-api-key,content-type`)
 and `Access-Control-Max-Age: 3600`, and no `Access-Control-Allow-Credentials`; an actual
 response, a 400 included, carries the echoed origin, and Google's front end sends
