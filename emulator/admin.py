@@ -120,7 +120,10 @@ async def replace_config(request: Request) -> JSONResponse:
         Scenarios().load(config.scenarios, rt.provider_ids, "scenarios")  # a dry run
     except (ConfigError, ScenarioError) as exc:
         raise ApiError(ErrorKind.INVALID_REQUEST, f"config: {exc}") from None
-    config.admin_token = rt.config.admin_token  # the token is the CLI's, not the API's
+    # Who may reach the admin API (its token, the origins of pages allowed to call it) is
+    # decided at start-up, not through the API itself.
+    config.admin_token = rt.config.admin_token
+    config.admin_allowed_origins = rt.config.admin_allowed_origins
     rt.apply_config(config)
     return JSONResponse(config_view(rt.config))
 

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import BaseRoute
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator import admin, openapi
 from emulator.config import Config
@@ -18,8 +18,10 @@ from emulator.core import assets
 from emulator.core.delivery import ResponseTap
 from emulator.core.faults import DECISION_SCOPE_KEY
 from emulator.core.runtime import Runtime
+from emulator.core.streams import StreamCut
+from emulator.cors import CorsPolicy
 from emulator.error_handlers import EXCEPTION_HANDLERS
-from emulator.providers import PROVIDERS, error_shape_for_path
+from emulator.providers import PROVIDERS, error_shape_for_path, provider_path_prefixes
 from emulator.request_log import log_request
 from emulator.request_log import logger as request_logger
 from emulator.routing import Endpoint, ExceptionHandler, ProviderRoutes, exception_handler
@@ -29,39 +31,57 @@ class EmulatorApp(Starlette):
     """Starlette, plus what happens around each provider request: its latency or delivery
     fault (core/delivery.py), then a line in the journal and in the request log
     (request_log.py). Done here, outside Starlette's own error handling, so a dropped
-    connection is not mistaken for a crash."""
+    connection is not mistaken for a crash. CORS (cors.py) wraps the dispatch to either path,
+    inside the delivery fault, so a preflight, a fault and a crash all carry its headers."""
 
     def __init__(
         self,
         provider_routes: Sequence[BaseRoute],
         other_routes: Sequence[BaseRoute],
         exception_handlers: Mapping[Any, ExceptionHandler],
+        cors_path_prefixes: tuple[str, ...] = (),
     ) -> None:
         # Provider routes first: the router tries routes in order, and they carry the traffic.
         super().__init__(
             routes=[*provider_routes, *other_routes], exception_handlers=exception_handlers
         )
         self.provider_routes = ProviderRoutes(provider_routes)
+        self.cors_path_prefixes = cors_path_prefixes  # paths under the provider CORS policy
+        self._cors_config: Config | None = None
+        self._cors_dispatch = CorsPolicy(self._dispatch, ())
+        self._cors_admin = CorsPolicy(self._admin, ())
+
+    def _cors_for(self, config: Config) -> tuple[CorsPolicy, CorsPolicy]:
+        """The provider dispatch and the admin API behind the CORS policies of `config`,
+        built again only when the config is replaced (PUT /_emulator/config)."""
+        if config is not self._cors_config:
+            self._cors_dispatch = CorsPolicy(self._dispatch, config.cors_allowed_origins)
+            self._cors_admin = CorsPolicy(self._admin, config.admin_allowed_origins)
+            self._cors_config = config
+        return self._cors_dispatch, self._cors_admin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt: Runtime = self.state.runtime
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        cors_dispatch, cors_admin = self._cors_for(rt.config)
         if scope["path"].startswith(admin.PREFIX):
             if request_logger.isEnabledFor(logging.DEBUG):
-                await self._logged_admin(scope, receive, send)
+                await self._logged_admin(scope, receive, send, cors_admin)
             else:
-                await self._admin(scope, receive, send)
+                await cors_admin(scope, receive, send)
             return
         started, now = time.perf_counter(), rt.clock.now()
         tap = ResponseTap(scope, send, rt.clock)
         try:
-            matched = self.provider_routes.match(scope)
-            if matched is None:
-                await super().__call__(scope, receive, tap.send)
-            else:
-                await self._provider_route(scope, receive, tap, *matched)
+            try:
+                if scope["path"].startswith(self.cors_path_prefixes):
+                    await cors_dispatch(scope, receive, tap.send)
+                else:
+                    await self._dispatch(scope, receive, tap.send)
+            except StreamCut:
+                await tap.cut()
             if tap.delivery is not None:
                 await tap.finish()
         finally:
@@ -80,11 +100,20 @@ class EmulatorApp(Starlette):
             if request_logger.isEnabledFor(logging.INFO):
                 log_request(scope["method"], scope["path"], provider, status, elapsed, decision)
 
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A request outside the admin API: by the provider route table when it matches,
+        else by Starlette's router."""
+        matched = self.provider_routes.match(scope)
+        if matched is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self._provider_route(scope, receive, send, *matched)
+
     async def _provider_route(
         self,
         scope: Scope,
         receive: Receive,
-        tap: ResponseTap,
+        send: Send,
         endpoint: Endpoint,
         path_params: dict[str, Any],
     ) -> None:
@@ -103,7 +132,7 @@ class EmulatorApp(Starlette):
                 raise
             crash = exc if crashed else None
             response = await handler(request, exc)
-        await tap.respond(response, receive)
+        await response(scope, receive, send)
         if crash is not None:
             raise crash
 
@@ -113,7 +142,9 @@ class EmulatorApp(Starlette):
         else:
             await admin.refuse(scope, receive, send)
 
-    async def _logged_admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _logged_admin(
+        self, scope: Scope, receive: Receive, send: Send, cors_admin: ASGIApp
+    ) -> None:
         """An admin request, logged at DEBUG: a dashboard polls them all the time."""
         started, status = time.perf_counter(), None
 
@@ -124,7 +155,7 @@ class EmulatorApp(Starlette):
             await send(message)
 
         try:
-            await self._admin(scope, receive, send_and_note)
+            await cors_admin(scope, receive, send_and_note)
         finally:
             elapsed = time.perf_counter() - started
             log_request(scope["method"], scope["path"], None, status, elapsed, None, logging.DEBUG)
@@ -140,6 +171,8 @@ def create_app(config: Config | None = None) -> Starlette:
         provider_routes=[route for provider in PROVIDERS for route in provider.routes],
         other_routes=[*assets.routes, *admin.routes, *openapi.routes],
         exception_handlers=EXCEPTION_HANDLERS,
+        # Output files too: a browser app shows or downloads what it generated.
+        cors_path_prefixes=(*provider_path_prefixes(), assets.ASSET_PREFIX + "/"),
     )
     app.state.runtime = runtime
     return app

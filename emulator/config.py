@@ -38,6 +38,8 @@ DEFAULT_PROFILE = "instant"  # create_app and tests; `serve` defaults to dev
 DURATION_KEYS = ("job_duration", "queue_duration", "latency")
 DEFAULT_WALLET_BALANCE = 1000  # a key's wallet starts with this, in the provider's unit
 NO_FAULTS = FaultTable(())
+# Provider routes answer browser pages of any origin (emulator/cors.py); the admin API none.
+DEFAULT_CORS_ALLOWED_ORIGINS = ("*",)
 
 
 class ConfigError(ValueError):
@@ -62,6 +64,9 @@ class Config:
     max_jobs: int = DEFAULT_MAX_JOBS  # the store keeps at most this many jobs
     job_retention: float = DEFAULT_JOB_RETENTION  # seconds a finished job is kept
     admin_token: str | None = None
+    # Origins whose pages may call the provider routes ("*": any) and the admin API.
+    cors_allowed_origins: list[str] = field(default_factory=lambda: [*DEFAULT_CORS_ALLOWED_ORIGINS])
+    admin_allowed_origins: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._check_settings()
@@ -100,6 +105,10 @@ class Config:
             max_jobs=data.get("max_jobs", DEFAULT_MAX_JOBS),
             job_retention=data.get("job_retention", DEFAULT_JOB_RETENTION),
             admin_token=data.get("admin", {}).get("token"),
+            cors_allowed_origins=list(
+                data.get("cors", {}).get("allowed_origins", DEFAULT_CORS_ALLOWED_ORIGINS)
+            ),
+            admin_allowed_origins=list(data.get("admin", {}).get("allowed_origins", [])),
         )
 
     @classmethod
@@ -135,7 +144,10 @@ class Config:
             "providers": self.providers,
             "profiles": self.profiles,
             "scenarios": self.scenarios,
+            "cors": {"allowed_origins": self.cors_allowed_origins},
         }
+        if self.admin_allowed_origins:
+            out["admin"] = {"allowed_origins": self.admin_allowed_origins}
         if self.seed is not None:
             out["seed"] = self.seed
         if self.clock_start is not None:

@@ -100,24 +100,69 @@ REQUESTS = [
 ]
 
 
-def answers(fast_path: bool) -> list[tuple[int, bytes, str | None]]:
+PAGE = {"Origin": "http://127.0.0.1:5173"}  # a browser page's request
+
+
+def preflight(method: str) -> dict[str, str]:
+    return {
+        **PAGE,
+        "Access-Control-Request-Method": method,
+        "Access-Control-Request-Headers": "content-type,x-goog-api-key",
+    }
+
+
+# Browser requests (emulator/cors.py): preflights, a non-preflight OPTIONS, requests from a
+# page, on routes of either path and on none; each with the AUTH headers too.
+CORS_REQUESTS = [
+    ("OPTIONS", VERTEX, None, preflight("POST")),
+    ("OPTIONS", REQUESTS[14][1], None, preflight("POST")),
+    ("OPTIONS", "/api/v1/predictions/unknown-id", None, preflight("GET")),
+    ("OPTIONS", AISTUDIO_GENERATE.rstrip("/"), None, preflight("POST")),
+    ("OPTIONS", "/v1/images/gemini/3/pro/nowhere/", None, preflight("POST")),
+    ("OPTIONS", VERTEX, None, PAGE),  # not a preflight: no Access-Control-Request-Method
+    ("POST", VERTEX, REQUESTS[11][2], PAGE),
+    ("POST", VERTEX, {"contents": []}, PAGE),
+    ("PUT", VERTEX, None, PAGE),
+    ("POST", REQUESTS[0][1], {"prompt": "a cat"}, {**PAGE, "x-emulator-fault": "429"}),
+    ("GET", "/account/user/wallet/", None, PAGE),
+    ("POST", AISTUDIO_GENERATE.rstrip("/"), {"prompt": "a cat"}, PAGE),
+]
+ANSWER_HEADERS = (
+    "allow",
+    "vary",
+    "retry-after",
+    "access-control-allow-origin",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-max-age",
+    "access-control-expose-headers",
+)
+
+
+def answers(fast_path: bool) -> list[tuple[int, bytes, list[str | None]]]:
     app = create_app(emulator_config())
     if not fast_path:
         app.provider_routes = ProviderRoutes([])  # every request through Starlette's router
     seen = []
+    requests = [(*request, {}) for request in REQUESTS] + CORS_REQUESTS
     with TestClient(app) as client:
         client.event_hooks["response"].append(check_contract)
-        for method, path, body in REQUESTS:
-            response = client.request(method, path, json=body, headers=AUTH)
-            seen.append((response.status_code, response.content, response.headers.get("allow")))
+        for method, path, body, headers in requests:
+            response = client.request(method, path, json=body, headers={**AUTH, **headers})
+            kept = [response.headers.get(name) for name in ANSWER_HEADERS]
+            seen.append((response.status_code, response.content, kept))
     return seen
 
 
 def test_every_provider_request_is_answered_as_starlettes_router_answers_it() -> None:
+    """Browser requests included: a preflight and the CORS headers are the same both ways."""
     fast, routed = answers(fast_path=True), answers(fast_path=False)
     assert [status for status, _, _ in fast] == [status for status, _, _ in routed]
     assert fast == routed
-    assert {status for status, _, _ in fast} >= {200, 400, 404, 405}
+    assert {status for status, _, _ in fast} >= {200, 400, 404, 405, 429}
+    cors = fast[len(REQUESTS) :]
+    assert all(headers[3] == PAGE["Origin"] for _, _, headers in cors)  # allow-origin
+    assert all(headers[1] == "Origin" for _, _, headers in fast[: len(REQUESTS)])  # vary
 
 
 def test_a_crash_is_answered_in_the_providers_shape_then_raised_for_the_server_log(

@@ -25,12 +25,10 @@ import asyncio
 from typing import Any
 
 import httpx
-from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
 from emulator.core.clock import Clock
 from emulator.core.faults import DECISION_SCOPE_KEY, Decision, Delivery
-from emulator.core.streams import StreamCut
 
 SLOW_PIECES = 10
 
@@ -62,18 +60,9 @@ class ResponseTap:
     def decision(self) -> Decision | None:
         return self.scope.get(DECISION_SCOPE_KEY)
 
-    async def respond(self, response: Response, receive: Receive) -> None:
-        """Send `response` through the tap, or straight to the server when the request's
-        Decision holds it for nothing (no latency, no fault): most requests."""
-        decision = self.scope.get(DECISION_SCOPE_KEY)
-        try:
-            if decision is None or (decision.latency <= 0 and decision.fault is None):
-                self.status = response.status_code
-                await response(self.scope, receive, self.server_send)
-            else:
-                await response(self.scope, receive, self.send)
-        except StreamCut:
-            await self._close(DroppedConnection("Server disconnected in the middle of a stream."))
+    async def cut(self) -> None:
+        """A stream raised StreamCut: close the connection in the middle of its body."""
+        await self._close(DroppedConnection("Server disconnected in the middle of a stream."))
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":

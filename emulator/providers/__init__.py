@@ -19,3 +19,13 @@ def error_shape_for_path(path: str) -> tuple[Provider, ErrorShape] | None:
         if shape is not None:
             return provider, shape
     return None
+
+
+def provider_path_prefixes() -> tuple[str, ...]:
+    """Every path prefix a provider owns (its error shapes'), in the registry's order."""
+    return tuple(
+        prefix
+        for provider in PROVIDERS
+        for shape in provider.error_shapes
+        for prefix in shape.path_prefixes
+    )
