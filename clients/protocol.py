@@ -192,6 +192,29 @@ class Wire:
             return _Answer(response, body)
         return self._judge_error(response, body, operation, paid)
 
+    def refusal(self, response: httpx.Response, *, operation: str | None, paid: bool) -> Exception:
+        """The typed error for a non-2xx answer (its body read), as exchange() would raise
+        it once it gives up: for a call that is not retried, such as a stream."""
+        return self._judge_error(response, _parse(response), operation, paid).error
+
+    def transport_failure(self, exc: Exception, *, paid: bool) -> Exception:
+        """The typed error for a transport failure, as exchange() would raise it."""
+        return self._judge_transport(exc, paid).error
+
+    def answer_body(self, text: str, *, operation: str | None, status: int = 200) -> Any:
+        """One JSON body read from a stream, checked against its contract in strict mode."""
+        try:
+            body = json.loads(text)
+        except ValueError:
+            raise UnexpectedResponseError(
+                f"{self.provider}: a streamed chunk is not JSON: {text[:80]!r}",
+                provider=self.provider,
+                status=status,
+                body=text,
+            ) from None
+        self._check_contract(operation, status, body)
+        return body
+
     def _judge_error(
         self, response: httpx.Response, body: Any, operation: str | None, paid: bool
     ) -> _Failure:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
+
+import httpx
+from httpx_sse import EventSource
 
 from clients.errors import ErrorDetails, ModerationError, UnexpectedResponseError
 from clients.images import Image, ImageInput, NotAnImage, as_list, decode_base64, inline
@@ -27,6 +30,7 @@ from clients.settings import ProviderSettings
 PROVIDER = "vertex"
 DEFAULT_MODEL = "gemini-3-pro-image"
 OPERATION = "generateContentGateway"
+STREAM_OPERATION = "streamGenerateContentGateway"
 # The seed's example: room for a 4K image (2000 tokens) and the model's thoughts.
 DEFAULT_MAX_OUTPUT_TOKENS = 8192
 # A candidate that ends so, without an image part, had its image withheld by safety filters.
@@ -84,26 +88,9 @@ class VertexProtocol(ProviderProtocol):
         """Text to image, or an edit when ``images`` are given (sent inline). ``params``:
         ``aspect_ratio`` and ``image_size`` fill ``generationConfig.imageConfig``; any other
         key goes into ``generationConfig`` as given (``seed=7``, ``maxOutputTokens=4096``)."""
-        generation_config = dict(params)
-        aspect_ratio = generation_config.pop("aspect_ratio", None)
-        image_size = generation_config.pop("image_size", None)
         started = self.clock()
-        parts: list[dict[str, Any]] = [{"text": prompt}]
-        parts += [{"inlineData": _inline_data(image)} for image in images]
-        config: dict[str, Any] = {
-            "maxOutputTokens": DEFAULT_MAX_OUTPUT_TOKENS,
-            "responseModalities": ["TEXT", "IMAGE"],
-            **generation_config,
-        }
-        image_config = dict(config.get("imageConfig") or {})
-        if aspect_ratio is not None:
-            image_config["aspectRatio"] = aspect_ratio
-        if image_size is not None:
-            image_config["imageSize"] = image_size
-        if image_config:
-            config["imageConfig"] = image_config
-        body = {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
-        path = f"/api/v1/publishers/googleVertexAI/models/{quote(model, safe='')}:generateContent"
+        body = _request_body(prompt, images, params)
+        path = f"{_model_path(model)}:generateContent"
         request = self.wire.api("POST", path, body)
         _, answer = yield from self.wire.exchange(request, operation=OPERATION, paid=True)
         with _unreadable(answer):
@@ -125,6 +112,56 @@ class VertexProtocol(ProviderProtocol):
         return self.generate(
             prompt, as_list(images), model=model, params=params, on_progress=on_progress
         )
+
+    # ---------------------------------------------------------------- streaming
+
+    def stream_request(
+        self, prompt: str, images: Sequence[ImageInput], *, model: str, params: dict[str, Any]
+    ) -> httpx.Request:
+        """streamGenerateContent with ``?alt=sse``, the body as generate() sends it."""
+        path = f"{_model_path(model)}:streamGenerateContent?alt=sse"
+        return self.wire.api("POST", path, _request_body(prompt, images, params))
+
+    def stream_refused(self, response: httpx.Response) -> Exception:
+        """The error for an answer that is not a stream (read): a paid call, never re-sent."""
+        return self.wire.refusal(response, operation=STREAM_OPERATION, paid=True)
+
+    def stream_cut(self, exc: Exception) -> Exception:
+        """The error for a stream that broke off: the call may have been charged."""
+        return self.wire.transport_failure(exc, paid=True)
+
+    def stream_chunk(self, data: str) -> dict[str, Any]:
+        chunk: dict[str, Any] = self.wire.answer_body(data, operation=STREAM_OPERATION)
+        return chunk
+
+
+def _model_path(model: str) -> str:
+    return f"/api/v1/publishers/googleVertexAI/models/{quote(model, safe='')}"
+
+
+def _request_body(
+    prompt: str, images: Sequence[ImageInput], params: dict[str, Any]
+) -> dict[str, Any]:
+    """``aspect_ratio`` and ``image_size`` fill ``generationConfig.imageConfig``; any other key
+    goes into ``generationConfig`` as given."""
+    generation_config = dict(params)
+    aspect_ratio = generation_config.pop("aspect_ratio", None)
+    image_size = generation_config.pop("image_size", None)
+    parts: list[dict[str, Any]] = [{"text": prompt}]
+    parts += [{"inlineData": _inline_data(image)} for image in images]
+    config: dict[str, Any] = {
+        "maxOutputTokens": DEFAULT_MAX_OUTPUT_TOKENS,
+        "responseModalities": ["TEXT", "IMAGE"],
+        **generation_config,
+    }
+    image_config = dict(config.get("imageConfig") or {})
+    if aspect_ratio is not None:
+        image_config["aspectRatio"] = aspect_ratio
+    if image_size is not None:
+        image_config["imageSize"] = image_size
+    if image_config:
+        config["imageConfig"] = image_config
+    return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
 
 
 @contextmanager
@@ -224,8 +261,65 @@ class VertexClient(SyncShell[VertexProtocol]):
 
     _protocol_class = VertexProtocol
 
+    def stream(
+        self,
+        prompt: str,
+        images: ImageInput | Sequence[ImageInput] = (),
+        *,
+        model: str | None = None,
+        **params: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """streamGenerateContent: the answer's chunks (dicts, as sent) as they arrive; the
+        image is in the last one with an inlineData part. An answer that is not a stream
+        raises the typed error at once; a stream that breaks off raises
+        SubmitMayHaveSucceededError (the call is paid and never re-sent)."""
+        protocol = self._protocol
+        model = model or protocol.generate_model
+        request = protocol.stream_request(prompt, as_list(images), model=model, params=params)
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise protocol.stream_cut(exc) from exc
+        try:
+            if not response.is_success:
+                response.read()
+                raise protocol.stream_refused(response)
+            for event in EventSource(response).iter_sse():
+                yield protocol.stream_chunk(event.data)
+        except httpx.TransportError as exc:
+            raise protocol.stream_cut(exc) from exc
+        finally:
+            response.close()
+
 
 class AsyncVertexClient(AsyncShell[VertexProtocol]):
     """The gateway, asynchronous: as VertexClient, with ``await``."""
 
     _protocol_class = VertexProtocol
+
+    async def stream(
+        self,
+        prompt: str,
+        images: ImageInput | Sequence[ImageInput] = (),
+        *,
+        model: str | None = None,
+        **params: Any,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """As VertexClient.stream, asynchronously (``async for chunk in client.stream(...)``)."""
+        protocol = self._protocol
+        model = model or protocol.generate_model
+        request = protocol.stream_request(prompt, as_list(images), model=model, params=params)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise protocol.stream_cut(exc) from exc
+        try:
+            if not response.is_success:
+                await response.aread()
+                raise protocol.stream_refused(response)
+            async for event in EventSource(response).aiter_sse():
+                yield protocol.stream_chunk(event.data)
+        except httpx.TransportError as exc:
+            raise protocol.stream_cut(exc) from exc
+        finally:
+            await response.aclose()

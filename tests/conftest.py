@@ -3,10 +3,12 @@ provider response against the contracts, and a real uvicorn server on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpcore  # noqa: F401  (see below)
 import httpx
@@ -65,7 +67,20 @@ def check_contract(response: httpx.Response) -> None:
     provider_id, operation, _ = found
     schema = operation.response_schema(response.status_code)
     assert schema, f"{operation.operation_id} has no declared {response.status_code} response"
-    contracts.validate(provider_id, schema, response.json())
+    bodies = streamed_bodies(response) if operation.streamed else [response.json()]
+    for body in bodies:
+        contracts.validate(provider_id, schema, body)
+
+
+def streamed_bodies(response: httpx.Response) -> list[Any]:
+    """The chunks of a streamed answer: SSE events' data, or the JSON array's elements."""
+    if response.headers["content-type"].startswith("text/event-stream"):
+        events = response.content.split(b"\r\n\r\n")
+        assert events[-1] == b"", "an SSE stream ends with a whole event"
+        return [json.loads(event.removeprefix(b"data: ")) for event in events[:-1]]
+    chunks = json.loads(response.content)
+    assert isinstance(chunks, list)
+    return chunks
 
 
 def contract_client(app: Starlette) -> TestClient:
