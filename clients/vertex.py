@@ -11,6 +11,7 @@ A generateContent call is paid: it is never re-sent once it may have reached the
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
@@ -251,6 +252,26 @@ def _result(model: str, answer: dict[str, Any]) -> GenerationResult:
             code=str(reason),
         )
     return GenerationResult(PROVIDER, model, tuple(images), (answer,), answer.get("responseId"))
+
+
+def stream_result(model: str, chunks: Sequence[dict[str, Any]]) -> GenerationResult:
+    """What a finished stream amounts to, as generate() would answer it: the chunks' parts
+    joined into one candidate (its images, or the ModerationError of a block)."""
+    with _unreadable(list(chunks)):
+        last = chunks[-1] if chunks else {}
+        parts = [
+            part
+            for chunk in chunks
+            for candidate in chunk.get("candidates") or []
+            for part in (candidate.get("content") or {}).get("parts") or []
+        ]
+        answer: dict[str, Any] = {k: v for k, v in last.items() if k != "candidates"}
+        if parts or last.get("candidates"):
+            final = dict((last.get("candidates") or [{}])[0])
+            final["content"] = {"role": "model", "parts": parts}
+            answer["candidates"] = [final]
+    result = _result(model, answer)
+    return dataclasses.replace(result, responses=tuple(chunks))
 
 
 class VertexClient(SyncShell[VertexProtocol]):

@@ -411,3 +411,45 @@ def test_params_are_json_when_they_parse_else_text() -> None:
 def test_exit_statuses_are_distinct() -> None:
     values = [code.value for code in ExitCode.__members__.values()]
     assert len(values) == len(set(values))
+
+
+# ------------------------------------------------------------------------------ --stream
+
+
+@pytest.mark.live
+def test_stream_shows_each_chunk_and_saves_the_final_image(
+    capsys: pytest.CaptureFixture[str], base_url: str, tmp_path: Path
+) -> None:
+    code, out, err = generate(
+        capsys,
+        *("--provider", "vertex", "--prompt", "a fox", "--out", str(tmp_path), "--stream"),
+        *("--base-url", base_url, "--param", "aspect_ratio=3:2"),
+        *("--param", 'thinkingConfig={"includeThoughts": true}'),
+    )
+    assert code == ExitCode.OK, err
+    shown = [line for line in err.splitlines() if line.startswith("vertex: chunk ")]
+    assert [line.split(":")[1].strip() for line in shown] == [f"chunk {n}" for n in range(1, 6)]
+    assert "thought text" in shown[0] and "thought image" in shown[1]
+    assert "finishReason STOP" in shown[-1]
+    assert [(fmt, size) for _, fmt, size in saved(out)] == [("png", (1264, 848))]  # no drafts
+
+
+@pytest.mark.live
+def test_a_blocked_stream_is_the_moderation_exit_status(
+    capsys: pytest.CaptureFixture[str], base_url: str, tmp_path: Path
+) -> None:
+    code, _, err = generate(
+        capsys,
+        *("--provider", "vertex", "--prompt", "an nsfw cat", "--out", str(tmp_path)),
+        *("--base-url", base_url, "--stream"),
+    )
+    assert code == ExitCode.MODERATION
+    assert_one_error_line(err, "refused by moderation: vertex: prompt blocked (PROHIBITED_CONTENT)")
+
+
+def test_stream_is_for_vertex_only(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = generate(
+        capsys, "--provider", "vibedream", "--prompt", "x", "--out", str(tmp_path), "--stream"
+    )
+    assert code == ExitCode.USAGE
+    assert_one_error_line(err, "--stream is for --provider vertex")

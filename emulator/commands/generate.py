@@ -26,6 +26,8 @@ import httpx
 
 import clients
 from clients.images import Image, NotAnImage
+from clients.vertex import DEFAULT_MODEL as DEFAULT_VERTEX_MODEL
+from clients.vertex import stream_result
 from contracts import conformance
 from emulator.commands.common import EXAMPLES, PROG, fail, is_http_url, is_loopback
 
@@ -98,6 +100,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         " --image fox.png --param resolution=2k --out out/\n"
         '  imagegen-emulator generate --provider vertex --prompt "a red fox"'
         " --param aspect_ratio=16:9 --param image_size=2K --out out/\n"
+        '  imagegen-emulator generate --provider vertex --prompt "a red fox" --stream'
+        " --param 'thinkingConfig={\"includeThoughts\": true}' --out out/\n"
         '  imagegen-emulator generate --provider 3daistudio --prompt "a city at night"'
         " --param num_images=2 --param output_format=jpeg --out out/\n"
         "  VIBEDREAM_API_KEY=... imagegen-emulator generate --provider vibedream"
@@ -145,6 +149,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--api-key",
         metavar="KEY",
         help="API key (default: the provider's environment variable); never printed",
+    )
+    generate.add_argument(
+        "--stream",
+        action="store_true",
+        help="vertex only: call streamGenerateContent and show each chunk as it arrives",
     )
     generate.add_argument(
         "--timeout",
@@ -336,6 +345,8 @@ def run(args: argparse.Namespace) -> int:
     if not is_http_url(args.base_url):
         return fail("generate: --base-url must be http(s)://host[:port][/prefix]")
     url = httpx.URL(args.base_url)
+    if args.stream and provider != "vertex":
+        return fail("generate: --stream is for --provider vertex (streamGenerateContent)")
     if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
         return fail("generate: --timeout must be a number of seconds > 0")
     try:
@@ -399,7 +410,9 @@ def run_client(
         with client_class(key, base_url=args.base_url, **options) as client:
             display.start("generating" if args.provider == "vertex" else "submitting")
             call = {"model": args.model, "on_progress": display.update, **params}
-            if images:
+            if args.stream:
+                result = stream_chunks(client, args, images, params, display)
+            elif images:
                 result = client.edit(args.prompt, images, **call)
             else:
                 result = client.generate(args.prompt, **call)
@@ -414,6 +427,42 @@ def run_client(
         return ExitCode.INTERRUPTED, "interrupted (a submitted job may still run)"
     display.stop(done=True)
     return result
+
+
+def stream_chunks(
+    client: clients.VertexClient,
+    args: argparse.Namespace,
+    images: list[bytes],
+    params: dict[str, Any],
+    display: ProgressDisplay,
+) -> clients.GenerationResult:
+    """streamGenerateContent, one stderr line per chunk as it arrives."""
+    model = args.model or DEFAULT_VERTEX_MODEL
+    started = time.monotonic()
+    chunks = []
+    for chunk in client.stream(args.prompt, images, model=model, **params):
+        chunks.append(chunk)
+        status = f"chunk {len(chunks)}: {describe_chunk(chunk)}"
+        display.update(clients.Progress(status, None, time.monotonic() - started))
+    return stream_result(model, chunks)
+
+
+def describe_chunk(chunk: dict[str, Any]) -> str:
+    """What a chunk holds, in a few words: its parts, its finish or block reason."""
+    words = []
+    for candidate in chunk.get("candidates") or []:
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            kind = "thought " if part.get("thought") else ""
+            if "text" in part:
+                words.append(f"{kind}text {one_line(part['text'], 60)!r}")
+            elif "inlineData" in part:
+                size = len(part["inlineData"].get("data", "")) * 3 // 4
+                words.append(f"{kind}image {part['inlineData'].get('mimeType')} ~{size} bytes")
+        if candidate.get("finishReason"):
+            words.append(f"finishReason {candidate['finishReason']}")
+    if (chunk.get("promptFeedback") or {}).get("blockReason"):
+        words.append(f"blocked {chunk['promptFeedback']['blockReason']}")
+    return ", ".join(words) or "no parts"
 
 
 def save_images(result: clients.GenerationResult, out: Path) -> list[str]:
