@@ -32,6 +32,7 @@ BENCHES = (
     Bench("bench.image_downloads", (), 45.0),
     Bench("bench.images_render", (), 55.0),
     Bench("bench.vertex_roundtrip", (), 30.0),
+    Bench("bench.stream_cpu", (), 40.0),
     Bench("bench.latency_fanout", (), 30.0),
     Bench("bench.load", ("--duration", "10"), 40.0),
     Bench("bench.memory_jobs", (), 90.0),

@@ -64,6 +64,13 @@ APP_ENV = "BENCH_SERVER_APP"
 PRELOAD_ENV = "BENCH_SERVER_PRELOAD"
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def z_image_body(prompt: str = "a cat") -> dict[str, str]:
     """A 1024x1024 JPEG from z-image-turbo."""
     return {"prompt": prompt, "size": "1024*1024", "output_format": "jpeg"}

@@ -52,7 +52,6 @@ import base64
 import contextlib
 import json
 import multiprocessing
-import os
 import sys
 import time
 from collections import Counter
@@ -67,7 +66,13 @@ import httpx
 import orjson
 
 import contracts
-from bench._servers import HOST, ServerProcess, install_sigterm_handler, run_uvicorn
+from bench._servers import (
+    HOST,
+    ServerProcess,
+    install_sigterm_handler,
+    process_cpu_seconds,
+    run_uvicorn,
+)
 
 START_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 30.0  # seconds; nothing in chaos holds an answer on the virtual clock
@@ -590,9 +595,7 @@ class LoadServer(ServerProcess):
         raise RuntimeError("no VmRSS")
 
     def cpu_seconds(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pid)
 
 
 # ------------------------------------------------------------------------ admin-side helpers

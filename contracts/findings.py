@@ -10,7 +10,9 @@ probe and renders readable text, one line per differing field, grouped by operat
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import reprlib
 from collections import Counter
 from collections.abc import Iterator
@@ -158,6 +160,8 @@ def response_findings(response: httpx.Response, probe: str = "") -> list[Finding
                 probe,
             )
         ]
+    if declared.streamed and response.is_success:
+        return _stream_findings(response, provider, schema, operation, probe)
     body = json_body(response)
     if body is _NOT_JSON:
         kind = response.headers.get("content-type", "no content type")
@@ -175,6 +179,44 @@ def response_findings(response: httpx.Response, probe: str = "") -> list[Finding
 
 
 _NOT_JSON = object()
+
+
+def stream_chunks(response: httpx.Response) -> list[Any] | None:
+    """The chunks of a streamed answer: each SSE event's data (text/event-stream), or the
+    elements of one JSON array; None when the body is neither."""
+    try:
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            events = response.content.replace(b"\r\n", b"\n").split(b"\n\n")
+            if events[-1].strip():
+                return None  # a stream ends with a whole event
+            return [json.loads(event.removeprefix(b"data: ")) for event in events[:-1]]
+        chunks = response.json()
+    except ValueError:
+        return None
+    return chunks if isinstance(chunks, list) else None
+
+
+def _stream_findings(
+    response: httpx.Response, provider: str, schema: str, operation: str, probe: str
+) -> list[Finding]:
+    """Every difference between each chunk of a streamed answer and the chunk contract."""
+    status = response.status_code
+    chunks = stream_chunks(response)
+    if chunks is None:
+        kind = response.headers.get("content-type", "no content type")
+        expected = "a stream of JSON chunks (SSE data events, or one JSON array)"
+        return [
+            Finding(
+                operation, status, BODY_PATH, expected, f"{kind}: {shown(response.text)}", probe
+            )
+        ]
+    return [
+        dataclasses.replace(finding, path=f"$[{index}]{finding.path.removeprefix('$')}")
+        for index, chunk in enumerate(chunks)
+        for finding in schema_findings(
+            provider, schema, chunk, operation=operation, status=status, probe=probe
+        )
+    ]
 
 
 def json_body(response: httpx.Response) -> Any:

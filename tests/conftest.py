@@ -3,7 +3,6 @@ provider response against the contracts, and a real uvicorn server on 127.0.0.1.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 import contracts
+from contracts.findings import stream_chunks
 from emulator import Config, create_app
 from emulator.providers import error_shape_for_path
 from emulator.testing.server import start_server
@@ -73,13 +73,8 @@ def check_contract(response: httpx.Response) -> None:
 
 
 def streamed_bodies(response: httpx.Response) -> list[Any]:
-    """The chunks of a streamed answer: SSE events' data, or the JSON array's elements."""
-    if response.headers["content-type"].startswith("text/event-stream"):
-        events = response.content.split(b"\r\n\r\n")
-        assert events[-1] == b"", "an SSE stream ends with a whole event"
-        return [json.loads(event.removeprefix(b"data: ")) for event in events[:-1]]
-    chunks = json.loads(response.content)
-    assert isinstance(chunks, list)
+    chunks = stream_chunks(response)
+    assert chunks is not None, f"not a stream of JSON chunks: {response.text[:200]!r}"
     return chunks
 
 

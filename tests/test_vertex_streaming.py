@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import contracts
+from contracts.findings import response_findings
 from emulator import create_app
 from tests.conftest import KEY, emulator_config
 
@@ -301,3 +302,16 @@ def test_the_journal_names_the_stream(client: TestClient) -> None:
     stream(client, GEMINI, body())
     (entry,) = client.get("/_emulator/requests").json()["requests"]
     assert (entry["route"], entry["status"]) == ("streamGenerateContent", 200)
+
+
+def test_findings_read_each_chunk_of_a_stream(client: TestClient) -> None:
+    response = stream(client, VERTEX, body())
+    assert response_findings(response) == []
+    broken = response.content.replace(b'"responseId": ', b'"responseID": ', 2)  # 2nd chunk too
+    spoilt = httpx.Response(200, headers=response.headers, content=broken, request=response.request)
+    paths = {finding.path for finding in response_findings(spoilt)}
+    assert paths == {"$[0].responseId", "$[1].responseId"}  # each chunk, by its index
+    cut = httpx.Response(
+        200, headers=response.headers, content=b"data: {", request=response.request
+    )
+    assert [f.path for f in response_findings(cut)] == ["$"]
