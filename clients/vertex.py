@@ -27,6 +27,7 @@ from clients.protocol import Flow, ProviderProtocol
 from clients.results import GenerationResult, Progress, ProgressCallback
 from clients.runners import AsyncShell, SyncShell
 from clients.settings import ProviderSettings
+from contracts.streams import joined
 
 PROVIDER = "vertex"
 DEFAULT_MODEL = "gemini-3-pro-image"
@@ -255,22 +256,9 @@ def _result(model: str, answer: dict[str, Any]) -> GenerationResult:
 
 
 def stream_result(model: str, chunks: Sequence[dict[str, Any]]) -> GenerationResult:
-    """What a finished stream amounts to, as generate() would answer it: the chunks' parts
-    joined into one candidate (its images, or the ModerationError of a block)."""
-    with _unreadable(list(chunks)):
-        last = chunks[-1] if chunks else {}
-        parts = [
-            part
-            for chunk in chunks
-            for candidate in chunk.get("candidates") or []
-            for part in (candidate.get("content") or {}).get("parts") or []
-        ]
-        answer: dict[str, Any] = {k: v for k, v in last.items() if k != "candidates"}
-        if parts or last.get("candidates"):
-            final = dict((last.get("candidates") or [{}])[0])
-            final["content"] = {"role": "model", "parts": parts}
-            answer["candidates"] = [final]
-    result = _result(model, answer)
+    """What a finished stream amounts to, as generate() would answer it: its images, or the
+    ModerationError of a block."""
+    result = _result(model, joined(chunks))
     return dataclasses.replace(result, responses=tuple(chunks))
 
 

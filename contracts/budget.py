@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 import contracts
+from contracts.streams import joined, stream_chunks
 
 
 class Unit(StrEnum):
@@ -34,8 +35,10 @@ class Unit(StrEnum):
 UNITS: dict[str, Unit] = {"vibedream": Unit.CENTS, "vertex": Unit.CENTS, "3daistudio": Unit.CREDITS}
 
 # Spend no more than this unless told otherwise. 150 credits: one 1K image (50) plus the worst
-# case of one invalid request wrongly accepted at the 4K price (80), with room to spare.
-DEFAULT_LIMITS: dict[Unit, Decimal] = {Unit.CENTS: Decimal(50), Unit.CREDITS: Decimal(150)}
+# case of one invalid request wrongly accepted at the 4K price (80), with room to spare. 75
+# cents: vertex's two 1K images (generateContent and its stream twin, ~14 cents each) plus one
+# invalid request wrongly accepted at the dearest size (~25), with room to spare.
+DEFAULT_LIMITS: dict[Unit, Decimal] = {Unit.CENTS: Decimal(75), Unit.CREDITS: Decimal(150)}
 
 # The providers' list prices (seeds 000-003, DESIGN.md section 3), as data.
 PRICES: dict[str, dict[str, Any]] = {
@@ -99,6 +102,7 @@ def estimate(provider: str, method: str, path: str, body: object) -> Cost | None
     """The most ``method path`` with this body can cost if the provider accepts it; None when it
     is free (a poll, a wallet read). Values the price table does not know (an invalid
     resolution, say) are priced at the table's dearest, so a mistake errs on the safe side."""
+    path = path.partition("?")[0]  # ?alt=sse streams the same paid call
     found = contracts.find_operation(method, path) or contracts.find_operation(method, path + "/")
     if found is None or found[0] != provider or not found[1].request_schemas:
         return None
@@ -216,16 +220,20 @@ def actual(provider: str, response: httpx.Response) -> Cost | None:
         return Cost(Decimal(0), unit)
     if response.status_code != 200:
         return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
+    found = contracts.find_operation(response.request.method, response.request.url.path)
+    if found is not None and found[1].streamed:
+        chunks = stream_chunks(response)
+        body = None if chunks is None else joined(chunks)  # its last chunk's usage
+    else:
+        try:
+            body = response.json()
+        except ValueError:
+            return None
     if not isinstance(body, dict):
         return None
     if provider == "vibedream" and isinstance(body.get("costCents"), int):
         return Cost(Decimal(body["costCents"]), unit)
     if provider == "vertex" and isinstance(body.get("usageMetadata"), dict):
-        found = contracts.find_operation(response.request.method, response.request.url.path)
         model = found[2].get("model", "") if found else ""
         try:
             return Cost(_cents(vertex_cost_cents(model, body["usageMetadata"])), unit)

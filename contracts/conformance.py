@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
+from contracts import find_operation
 from contracts.budget import UNITS, Budget, actual, describe, estimate
 from contracts.findings import (
     STATUS_PATH,
@@ -39,6 +40,7 @@ from contracts.findings import (
     response_findings,
     shown,
 )
+from contracts.streams import joined, stream_chunks
 
 PROVIDERS = ("vibedream", "vertex", "3daistudio")
 KEY_ENV = {
@@ -313,7 +315,12 @@ class Session:
 
     def body(self, response: httpx.Response) -> dict[str, Any]:
         """The answer's JSON object, or stop the probe (the findings already say why)."""
-        body = json_body(response)
+        found = find_operation(response.request.method, response.request.url.path)
+        if found is not None and found[1].streamed:  # the answer its chunks add up to
+            chunks = stream_chunks(response)
+            body: Any = json_body(response) if chunks is None else joined(chunks)
+        else:
+            body = json_body(response)
         if response.status_code != 200 or not is_json(body) or not isinstance(body, dict):
             raise StopProbe
         return body
@@ -562,6 +569,14 @@ def check_generate_content(
         )
 
 
+def stream_generate_content(session: Session) -> None:
+    """The valid generateContent request streamed (alt=sse): every chunk checked against the
+    chunk contract, and the answer they add up to checked as the unary one is."""
+    probes = PROBES["vertex"]
+    path = probes.submit_path.replace(":generateContent", ":streamGenerateContent") + "?alt=sse"
+    check_generate_content(session, probes, session.call("POST", path, json=probes.valid))
+
+
 def read_wallet(session: Session) -> None:
     session.call("GET", "/account/user/wallet/")
 
@@ -616,6 +631,7 @@ PROBES: dict[str, ProviderProbes] = {
             ("unexpectedField", True),
         ),
         check_answer=check_generate_content,
+        extra=(Probe("stream the same request (alt=sse)", stream_generate_content),),
     ),
     "3daistudio": ProviderProbes(
         provider="3daistudio",

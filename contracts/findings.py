@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import reprlib
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from jsonschema.exceptions import ValidationError
 
 import contracts
 from contracts import error_path
+from contracts.streams import stream_chunks
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = 60
@@ -179,21 +179,6 @@ def response_findings(response: httpx.Response, probe: str = "") -> list[Finding
 
 
 _NOT_JSON = object()
-
-
-def stream_chunks(response: httpx.Response) -> list[Any] | None:
-    """The chunks of a streamed answer: each SSE event's data (text/event-stream), or the
-    elements of one JSON array; None when the body is neither."""
-    try:
-        if response.headers.get("content-type", "").startswith("text/event-stream"):
-            events = response.content.replace(b"\r\n", b"\n").split(b"\n\n")
-            if events[-1].strip():
-                return None  # a stream ends with a whole event
-            return [json.loads(event.removeprefix(b"data: ")) for event in events[:-1]]
-        chunks = response.json()
-    except ValueError:
-        return None
-    return chunks if isinstance(chunks, list) else None
 
 
 def _stream_findings(

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 import contracts
-from contracts.findings import stream_chunks
+from contracts.streams import stream_chunks
 from emulator import Config, create_app
 from emulator.providers import error_shape_for_path
 from emulator.testing.server import start_server

@@ -52,7 +52,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--budget-cents",
         type=float,
         metavar="N",
-        help="most US cents the check may spend (vibedream, vertex; default 50)",
+        help="most US cents the check may spend (vibedream, vertex; default 75)",
     )
     check.add_argument(
         "--budget-credits",

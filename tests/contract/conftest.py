@@ -1,5 +1,5 @@
 """The contract suite's fixtures: the target (in-process, uvicorn, real API) and the live
-budget, shared by every worker of a run (``CONTRACT_BUDGET_CENTS``, default 50;
+budget, shared by every worker of a run (``CONTRACT_BUDGET_CENTS``, default 75;
 ``CONTRACT_BUDGET_CREDITS``, default 150)."""
 
 from __future__ import annotations
