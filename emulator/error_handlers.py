@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from emulator import admin
 from emulator.core.errors import STATUS_KIND, ApiError, ErrorKind
+from emulator.core.streams import StreamCut
 from emulator.providers import error_shape_for_path
 
 log = logging.getLogger("emulator")
@@ -41,8 +42,10 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def on_crash(request: Request, exc: Exception) -> Response:
-    # Starlette re-raises after answering, so the traceback still reaches the server log.
-    log.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
+    # Starlette re-raises after answering, so the traceback still reaches the server log. A
+    # stream cut by a `drop` fault passes here too under a root path: a fault, not a crash.
+    if not isinstance(exc, StreamCut):
+        log.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
     return render(request, ApiError(ErrorKind.INTERNAL, "The emulator hit an unexpected error."))
 
 

@@ -315,3 +315,15 @@ def test_findings_read_each_chunk_of_a_stream(client: TestClient) -> None:
         200, headers=response.headers, content=b"data: {", request=response.request
     )
     assert [f.path for f in response_findings(cut)] == ["$"]
+
+
+def test_a_drop_under_a_root_path_is_a_fault_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+    # Under a root path the request goes through Starlette's router, not the fast route table.
+    app = create_app(emulator_config())
+    with TestClient(app, root_path="/emu", base_url="http://testserver") as proxied:
+        headers = {**GEMINI.headers, "X-Emulator-Fault": "drop"}
+        url = "/emu" + GEMINI.url("streamGenerateContent", query="?alt=sse")
+        with pytest.raises(httpx.RemoteProtocolError):
+            proxied.post(url, json=body(), headers=headers)
+        assert proxied.post(url, json=body(), headers=GEMINI.headers).status_code == 200
+    assert not [r for r in caplog.records if "unexpected error" in r.getMessage()]
