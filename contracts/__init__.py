@@ -184,6 +184,7 @@ def _compiled(provider: str, name: str) -> Any:
     def compile_schema(detailed_exceptions: bool) -> Any:
         return fastjsonschema.compile(
             _without_annotations(copy.deepcopy(_load(provider, name))),
+            handlers={"https": _by_id},
             use_default=False,
             use_formats=False,
             detailed_exceptions=detailed_exceptions,
@@ -195,6 +196,16 @@ def _compiled(provider: str, name: str) -> Any:
         # fastjsonschema (2.22) cannot generate `const` without detailed exceptions; they only
         # cost time when an instance fails.
         return compile_schema(detailed_exceptions=True)
+
+
+def _by_id(uri: str) -> dict[str, Any]:
+    """The contract a cross-file $ref names, for fastjsonschema, which would otherwise fetch
+    the $id's URL: a schema refers to another by its file name, resolved against its $id."""
+    for provider, names in _index().items():
+        for name in names:
+            if _load(provider, name)["$id"] == uri:
+                return _without_annotations(copy.deepcopy(_load(provider, name)))
+    raise KeyError(f"no contract has the $id {uri!r}")
 
 
 # Draft 2020-12 makes these annotations; fastjsonschema would assert contentEncoding (and
