@@ -184,8 +184,7 @@ def _compiled(provider: str, name: str) -> Any:
     def compile_schema(detailed_exceptions: bool) -> Any:
         return fastjsonschema.compile(
             _without_annotations(copy.deepcopy(_load(provider, name))),
-            # A $ref to another contract is read from this package, never fetched.
-            handlers={"https": _schema_by_id},
+            handlers={"https": _by_id},
             use_default=False,
             use_formats=False,
             detailed_exceptions=detailed_exceptions,
@@ -199,6 +198,16 @@ def _compiled(provider: str, name: str) -> Any:
         return compile_schema(detailed_exceptions=True)
 
 
+def _by_id(uri: str) -> dict[str, Any]:
+    """The contract a cross-file $ref names, for fastjsonschema, which would otherwise fetch
+    the $id's URL: a schema refers to another by its file name, resolved against its $id."""
+    for provider, names in _index().items():
+        for name in names:
+            if _load(provider, name)["$id"] == uri:
+                return _without_annotations(copy.deepcopy(_load(provider, name)))
+    raise KeyError(f"no contract has the $id {uri!r}")
+
+
 # Draft 2020-12 makes these annotations; fastjsonschema would assert contentEncoding (and
 # refuse the providers' own "<base64>" placeholders, which jsonschema accepts).
 _ANNOTATIONS = ("contentEncoding", "contentMediaType")
@@ -207,15 +216,6 @@ _ANNOTATIONS = ("contentEncoding", "contentMediaType")
 _DATA_KEYWORDS = frozenset({"examples", "enum", "const", "default"})
 # Keywords whose values map names to schemas: a property may be called "enum".
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs"})
-
-
-def _schema_by_id(uri: str) -> dict[str, Any]:
-    """The contract whose $id is `uri` (a copy: fastjsonschema edits what it is given)."""
-    for provider, names in _index().items():
-        for name in names:
-            if _load(provider, name)["$id"] == uri:
-                return _without_annotations(copy.deepcopy(_load(provider, name)))
-    raise KeyError(f"no contract has the $id {uri!r}")
 
 
 def _without_annotations(node: Any) -> Any:

@@ -1,15 +1,17 @@
 """The image models served on every generateContent path (`models.json`): output size table,
-token costs and the modelVersion each answers with. Adding a model is a data change."""
+token costs, the modelVersion each answers with and what the model listings say of it. Adding a
+model is a data change."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from emulator.core import sizes
+from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.tables import read_table
 
 
@@ -27,6 +29,10 @@ class Model:
     # Interim images the model thinks with (thought: true parts, before the final image),
     # answered when the request sets thinkingConfig.includeThoughts.
     interim_images: int = 0
+    # What the model listings say of it, as the wire has it: the Gemini API's Model and
+    # Vertex AI's PublisherModel, less what is derived (name, inputTokenLimit).
+    gemini_api_model: Mapping[str, Any] = field(default_factory=dict)
+    publisher_model: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ratios(self) -> list[str]:
@@ -74,6 +80,21 @@ def models() -> dict[str, Model]:
             thoughts_tokens=(entry["thoughts_tokens"][0], entry["thoughts_tokens"][1]),
             token_prices=entry["token_prices"],
             interim_images=entry.get("interim_images", 0),
+            gemini_api_model=entry.get("gemini_api_model", {}),
+            publisher_model=entry.get("publisher_model", {}),
         )
         for model_id, entry in entries.items()
     }
+
+
+def served_model(model_id: str, resource_name: str, method: str) -> Model:
+    """The model a request names, or Google's 404 for a model not served (`resource_name` as
+    the surface spells the model: models/{id} or publishers/google/models/{id})."""
+    model = models().get(model_id)
+    if model is None:
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"{resource_name} is not found, or is not supported for {method}."
+            f" Image models: {', '.join(models())}.",
+        )
+    return model

@@ -166,19 +166,10 @@ def read_image_request(
         or image_config.get("imageOutputOptions", {}).get("mimeType")
         or DEFAULT_OUTPUT_MIME
     )
-    system = body.get("systemInstruction")
-    turns = [(c.get("role", "user") == "user", c) for c in body["contents"]]
-    if system:
-        turns.insert(0, (True, system))
-    texts = [
-        (by_user, part["text"])
-        for by_user, content in turns
-        for part in content["parts"]
-        if "text" in part and not part.get("thought")
-    ]
+    texts = turn_texts(body)
     user_turns = [c for c in body["contents"] if c.get("role", "user") == "user"]
     last_user = user_turns[-1] if user_turns else body["contents"][-1]
-    text = "\n".join(part for _, part in texts)
+    text = prompt_text(body)
     # Before anything else reads the text: a 60 MB prompt is refused here, not hashed first.
     require_within_token_limit(model, text, len(images))
     prompt = " ".join(p["text"] for p in last_user["parts"] if "text" in p and not p.get("thought"))
@@ -205,6 +196,32 @@ def read_image_request(
     )
 
 
+def turn_texts(body: dict[str, Any]) -> list[tuple[bool, str]]:
+    """(written by the user, text) of every text part the model reads, the system instruction
+    first; thought parts sent back are not read again. What the token counts count."""
+    system = body.get("systemInstruction")
+    turns = [(c.get("role", "user") == "user", c) for c in body["contents"]]
+    if system:
+        turns.insert(0, (True, system))
+    return [
+        (by_user, part["text"])
+        for by_user, content in turns
+        for part in content["parts"]
+        if "text" in part and not part.get("thought")
+    ]
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    """Every text the model reads, as one string: what the prompt's text tokens count."""
+    return "\n".join(text for _, text in turn_texts(body))
+
+
+def prompt_tokens(model: Model, text: str, image_count: int) -> tuple[int, int]:
+    """A request's input tokens, (text, images): the one count generateContent's
+    usageMetadata, countTokens and the input token limit all read."""
+    return text_tokens(text), model.input_image_tokens * image_count
+
+
 def text_tokens(text: str) -> int:
     """About four characters a token, as Google's own rule of thumb; 0 for no text."""
     return math.ceil(len(text) / 4)
@@ -212,7 +229,7 @@ def text_tokens(text: str) -> int:
 
 def require_within_token_limit(model: Model, text: str, image_count: int) -> None:
     """Google refuses a request holding more tokens than the model takes, with a 400."""
-    count = text_tokens(text) + model.input_image_tokens * image_count
+    count = sum(prompt_tokens(model, text, image_count))
     if count > model.input_token_limit:
         raise ApiError(
             ErrorKind.INVALID_REQUEST,

@@ -26,6 +26,7 @@ from emulator.providers.vertex.request import (
     decode_inline,
     inline_parts,
     normalise_names,
+    prompt_tokens,
     read_image_request,
     text_tokens,
 )
@@ -271,7 +272,7 @@ def image_spec(
 
 def input_tokens(model: Model, asked: ImageRequest) -> tuple[int, int]:
     """The request's input tokens: (text, images)."""
-    return text_tokens(asked.text), model.input_image_tokens * len(asked.images)
+    return prompt_tokens(model, asked.text, len(asked.images))
 
 
 def modality_counts(text: int, image: int) -> list[dict[str, Any]]:

@@ -50,6 +50,13 @@ class Surface:
     render_error: Callable[[ApiError], Response]
     error_schema: str
     vertex_fields: bool  # Vertex AI adds createTime and usageMetadata.trafficType
+    # The model listing (`GET`): the collection (paged), and one model (a path with {model}).
+    model_list_paths: tuple[str, ...] = ()
+    model_get_paths: tuple[str, ...] = ()
+    model_resource: str = "models/{model}"  # how the surface names a model in its answers
+
+    def resource_name(self, model_id: str) -> str:
+        return self.model_resource.format(model=model_id)
 
     def api_key(self, request: Request) -> str | None:
         return next(
@@ -83,6 +90,9 @@ GEMINI_API = Surface(
     render_error=render_google_error,
     error_schema="error-google",
     vertex_fields=False,
+    # model_service.proto (v1beta and v1): ListModels and GetModel.
+    model_list_paths=("/v1beta/models", "/v1/models"),
+    model_get_paths=("/v1beta/models/{model}", "/v1/models/{model}"),
 )
 
 VERTEX_AI = Surface(
@@ -100,6 +110,14 @@ VERTEX_AI = Surface(
     render_error=render_google_error,
     error_schema="error-google",
     vertex_fields=True,
+    # model_garden_service.proto: GetPublisherModel in v1beta1 and v1, ListPublisherModels in
+    # v1beta1 only, and neither under projects/{p}/locations/{l}.
+    model_list_paths=("/v1beta1/publishers/google/models",),
+    model_resource="publishers/google/models/{model}",
+    model_get_paths=(
+        "/v1beta1/publishers/google/models/{model}",
+        "/v1/publishers/google/models/{model}",
+    ),
 )
 
 SURFACES = (GATEWAY, GEMINI_API, VERTEX_AI)

@@ -7,15 +7,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from emulator.providers.vertex.model_info import get_model, list_models
 from emulator.providers.vertex.responses import generate_content
 from emulator.providers.vertex.streaming import stream_generate_content
 from emulator.providers.vertex.surfaces import SURFACES, Method, Surface
+from emulator.providers.vertex.tokens import compute_tokens, count_tokens
 
 Handler = Callable[[Request, Surface], Awaitable[Response]]
 
 MODEL_METHODS: dict[Method, Handler] = {
     Method.GENERATE: generate_content,
     Method.STREAM: stream_generate_content,
+    Method.COUNT_TOKENS: count_tokens,
+    Method.COMPUTE_TOKENS: compute_tokens,
 }
 
 
@@ -35,4 +39,16 @@ routes = [
     for method in surface.methods
     if method in MODEL_METHODS
     for path in surface.method_paths(method)
+]
+# The model listings, after the model methods: a GET route's `{model}` would also match the
+# methods' paths, and the fast path (emulator/routing.py) leaves to Starlette a request whose
+# first matching path is of another method.
+routes += [
+    Route(path, endpoint(handler, surface), methods=["GET"])
+    for surface in SURFACES
+    for handler, paths in (
+        (list_models, surface.model_list_paths),
+        (get_model, surface.model_get_paths),
+    )
+    for path in paths
 ]
