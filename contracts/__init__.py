@@ -187,6 +187,8 @@ def _compiled(provider: str, name: str) -> Any:
             use_default=False,
             use_formats=False,
             detailed_exceptions=detailed_exceptions,
+            # A $ref to another contract file is read from the package, never fetched.
+            handlers={"https": _by_id},
         )
 
     try:
@@ -195,6 +197,15 @@ def _compiled(provider: str, name: str) -> Any:
         # fastjsonschema (2.22) cannot generate `const` without detailed exceptions; they only
         # cost time when an instance fails.
         return compile_schema(detailed_exceptions=True)
+
+
+def _by_id(uri: str) -> dict[str, Any]:
+    """The contract whose $id is `uri` (annotations dropped, as for the schema compiled)."""
+    for provider, names in _index().items():
+        for name in names:
+            if _load(provider, name)["$id"] == uri:
+                return _without_annotations(copy.deepcopy(_load(provider, name)))
+    raise KeyError(f"no contract has the $id {uri!r}")
 
 
 # Draft 2020-12 makes these annotations; fastjsonschema would assert contentEncoding (and
@@ -324,6 +335,8 @@ class Operation:
     ``parameter_schemas`` maps a path parameter to its JSON Schema, when the table gives one
     (the model ids a path accepts, say). ``links`` are OpenAPI Link objects of the success
     response: which operation to call next with what (poll the job this submit started).
+    ``raw_media_types``: media types the body may be sent in as raw bytes instead (an upload's
+    chunks, ``application/octet-stream``).
     """
 
     operation_id: str
@@ -341,6 +354,8 @@ class Operation:
     servers: tuple[dict[str, Any], ...] = ()
     parameter_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Media types the request body may also be sent as raw bytes (an upload's chunks).
+    raw_media_types: tuple[str, ...] = ()
 
     def response_schema(self, status: int) -> str | None:
         """Schema name for a response status: the exact code first, then its class."""
@@ -396,6 +411,7 @@ def _operation(raw: Mapping[str, Any]) -> Operation:
         servers=tuple(raw.get("servers", ())),
         parameter_schemas=parameter_schemas,
         links=dict(raw.get("links", {})),
+        raw_media_types=tuple(request.get("raw", ())),
     )
 
 

@@ -50,6 +50,7 @@ class Surface:
     render_error: Callable[[ApiError], Response]
     error_schema: str
     vertex_fields: bool  # Vertex AI adds createTime and usageMetadata.trafficType
+    serves_files: bool = False  # a Files API (files.py), and fileData parts naming its files
 
     def api_key(self, request: Request) -> str | None:
         return next(
@@ -78,11 +79,12 @@ GEMINI_API = Surface(
     name="gemini",
     model_paths=("/v1beta/models/{model}", "/v1/models/{model}"),
     methods=(Method.GENERATE, Method.STREAM, Method.COUNT_TOKENS),
-    path_prefixes=("/v1beta/models", "/v1/models"),
+    path_prefixes=("/v1beta/models", "/v1/models", "/v1beta/files", "/upload/"),
     key_sources=(KeySource.GOOG_HEADER, KeySource.QUERY, KeySource.BEARER),
     render_error=render_google_error,
     error_schema="error-google",
     vertex_fields=False,
+    serves_files=True,  # file_service.proto: the Files API is the Gemini API's (v1beta)
 )
 
 VERTEX_AI = Surface(

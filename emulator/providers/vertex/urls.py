@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from emulator.providers.vertex import files
 from emulator.providers.vertex.responses import generate_content
 from emulator.providers.vertex.surfaces import SURFACES, Method, Surface
 
@@ -33,4 +34,17 @@ routes = [
     for method in surface.methods
     if method in MODEL_METHODS
     for path in surface.method_paths(method)
+]
+
+# The Files API (files.py), on the surfaces that have one.
+FILE_ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
+    (files.UPLOAD_PATH, files.upload, ("POST",)),
+    (files.FILES_PATH, files.list_files, ("GET",)),
+    (files.FILE_PATH, files.file_resource, ("GET", "DELETE")),
+)
+routes += [
+    Route(path, endpoint(handler, surface), methods=list(methods))
+    for surface in SURFACES
+    if surface.serves_files
+    for path, handler, methods in FILE_ROUTES
 ]
