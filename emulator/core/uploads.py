@@ -194,7 +194,7 @@ class UploadStore:
                 f" {session.declared_size} when it started.",
                 session,
             )
-        if self._taken(session.owner, session.file_id):
+        if (session.owner, session.file_id) in self._files:
             raise UploadError(
                 ErrorKind.CONFLICT, f"File files/{session.file_id} already exists.", session
             )
