@@ -364,7 +364,7 @@ def test_security_schemes(document: dict[str, Any]) -> None:
     )
     for path, _, operation in operations_of(document):
         names = [name for requirement in operation["security"] for name in requirement]
-        if path.startswith(("/v1beta/", "/v1/models/", "/upload/v1beta/")):
+        if path.startswith(("/v1beta/", "/v1/models/", "/v1/files", "/upload/")):
             assert names[0] == "googApiKey"
         elif path.startswith(("/v1beta1/", "/v1/publishers/", "/v1/projects/")):
             assert names[0] == "bearer"

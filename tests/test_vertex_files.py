@@ -97,9 +97,8 @@ def generate(
         "contents": [{"role": "user", "parts": [part, {"text": "make it a watercolour"}]}],
         "generationConfig": {"responseModalities": ["TEXT", "IMAGE"], "seed": 7},
     }
-    headers = (
-        key_headers(key) if path.startswith("/v1beta/") else {"Authorization": f"Bearer {key}"}
-    )
+    google = path.startswith(("/v1beta/", "/v1/models/"))
+    headers = key_headers(key) if google else {"Authorization": f"Bearer {key}"}
     return client.post(path, headers=headers, json=body)
 
 
@@ -329,6 +328,35 @@ def test_the_start_needs_a_key_and_the_chunks_do_not(client: TestClient) -> None
 
 
 # --------------------------------------------------------------------------- get, list, delete
+
+
+def test_v1_serves_the_same_files_with_v1_uris(client: TestClient) -> None:
+    # google-genai 3.x calls v1 by default: /upload/v1/files, /v1/files.
+    response = client.post(
+        "/upload/v1/files",
+        headers={
+            **key_headers(),
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(len(PNG)),
+        },
+        json={"file": {"mimeType": "image/png", "sizeBytes": len(PNG)}},
+    )
+    url = response.headers["x-goog-upload-url"]
+    assert httpx.URL(url).path == "/upload/v1/files"
+    file = step(client, url, "upload, finalize", PNG).json()["file"]
+    assert file["mimeType"] == "image/png"  # from the body, with no upload header for it
+    file_id = file["name"].removeprefix("files/")
+    assert file["uri"] == f"https://generativelanguage.googleapis.com/v1/files/{file_id}"
+    v1beta = client.get(f"/v1beta/{file['name']}", headers=key_headers()).json()
+    assert v1beta == {**file, "uri": file["uri"].replace("/v1/", "/v1beta/")}
+    assert client.get("/v1/files", headers=key_headers()).json() == {"files": [file]}
+    v1_generate = "/v1/models/gemini-3-pro-image-preview:generateContent"
+    for uri in (file["uri"], v1beta["uri"]):
+        assert generate(client, {"fileData": {"fileUri": uri}}).status_code == 200
+        assert generate(client, {"fileData": {"fileUri": uri}}, path=v1_generate).status_code == 200
+    assert client.delete(f"/v1/{file['name']}", headers=key_headers()).json() == {}
+    assert client.get(f"/v1beta/{file['name']}", headers=key_headers()).status_code == 403
 
 
 def test_get_list_and_delete(client: TestClient) -> None:

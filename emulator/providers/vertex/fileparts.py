@@ -2,7 +2,7 @@
 an input image. Nothing is ever fetched: a URI that names no file uploaded here is refused.
 
 Accepted forms: the `uri` the Files API answers (`https://generativelanguage.googleapis.com/
-v1beta/files/<id>`, what the SDK sends for a File in `contents`) and the resource name
+{v1beta|v1}/files/<id>`, what the SDK sends for a File in `contents`) and the resource name
 `files/<id>`.
 """
 
@@ -16,8 +16,10 @@ from emulator.core.runtime import Runtime
 from emulator.providers.vertex.request import FileImage, FileResolver
 from emulator.providers.vertex.surfaces import Surface
 
-GOOGLE_FILE_URI = "https://generativelanguage.googleapis.com/v1beta/files/"
-FILE_URI = re.compile(r"(?:https://generativelanguage\.googleapis\.com/v1beta/)?files/([^/?#]+)")
+GOOGLE_HOST = "https://generativelanguage.googleapis.com"
+FILE_URI = re.compile(
+    r"(?:https://generativelanguage\.googleapis\.com/v1(?:beta)?/)?files/([^/?#]+)"
+)
 
 
 def no_access(file_id: str) -> ApiError:
@@ -42,7 +44,7 @@ def file_resolver(rt: Runtime, surface: Surface, owner: str) -> FileResolver | N
                 ErrorKind.INVALID_REQUEST,
                 f"{field}.fileUri: {shown!r} is not a file uploaded to this emulator; the"
                 " emulator is offline and never fetches a URI. Upload the image with the"
-                f" Files API and send its uri ({GOOGLE_FILE_URI}<id>), or send it inline"
+                f" Files API and send its uri ({GOOGLE_HOST}/v1beta/files/<id>), or send it inline"
                 " as inlineData.",
                 field=f"{field}.fileUri",
             )

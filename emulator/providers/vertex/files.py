@@ -4,12 +4,14 @@ the lookup that turns a `fileData` part into the bytes of an uploaded file.
 Google's facts this follows (sources in the module's tests and the issue-16 report):
 - `google/ai/generativelanguage/v1beta/file_service.proto`: `GET /v1beta/files` (pageSize
   default 10, at most 100; pageToken / nextPageToken), `GET` and `DELETE /v1beta/{name=files/*}`
-  (Empty: `{}`); the Files API exists in v1beta only.
+  (Empty: `{}`). The proto is v1beta's, but google-genai 3.x calls v1 by default
+  (`_api_client.GOOGLE_AI_API_DEFAULT_VERSION = 'v1'`): both versions are served.
 - `file.proto`: `name` is `files/<id>`, the id up to 40 lowercase alphanumerics or dashes, not
   starting or ending with a dash, generated when not given; `sizeBytes` is an int64 (a JSON
   string); `state` ACTIVE; `source` UPLOADED; `downloadUri` only for generated files.
 - A real answer (googleapis/js-genai#381): 12-character ids, `uri`
-  `https://generativelanguage.googleapis.com/v1beta/files/<id>`, `sha256Hash` the base64 of the
+  `https://generativelanguage.googleapis.com/v1beta/files/<id>` (on a v1 call, .../v1/files/),
+  `sha256Hash` the base64 of the
   hex digest, no `displayName` when none was given, expiry 48 h after creation.
 - An unknown, expired or other project's file: 403 PERMISSION_DENIED "You do not have
   permission to access the File <id> or it may not exist." (python-genai#1218,
@@ -40,14 +42,18 @@ from emulator.core.http import JSONResponse, header, public_base_url, read_body
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.uploads import SessionStatus, StoredFile, UploadError, UploadSession
 from emulator.core.validation import check
-from emulator.providers.vertex.fileparts import GOOGLE_FILE_URI, no_access
+from emulator.providers.vertex.fileparts import GOOGLE_HOST, no_access
 from emulator.providers.vertex.request import normalise_names
 from emulator.providers.vertex.responses import PROVIDER_ID, authenticate
 from emulator.providers.vertex.surfaces import Surface
 
-UPLOAD_PATH = "/upload/v1beta/files"
-FILES_PATH = "/v1beta/files"
-FILE_PATH = "/v1beta/files/{file}"
+# The SDK (google-genai 3.x) calls v1 by default (_api_client.GOOGLE_AI_API_DEFAULT_VERSION);
+# file_service.proto is v1beta's. Both are served, and a File's uri names the version asked.
+VERSIONS = ("v1beta", "v1")
+UPLOAD_PATH = "/upload/{version}/files"
+FILES_PATH = "/{version}/files"
+FILE_PATH = "/{version}/files/{{file}}"
+VERSION_IN_PATH = re.compile(r"/(v1beta|v1)/files(?:/|$)")
 FILE_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 ID_LENGTH = 12
@@ -68,7 +74,12 @@ CONTINUE_COMMANDS: dict[frozenset[str], str] = {
 }
 
 
-def file_view(stored: StoredFile) -> dict[str, Any]:
+def api_version(request: Request) -> str:
+    found = VERSION_IN_PATH.search(request.scope["path"])
+    return found.group(1) if found else VERSIONS[0]
+
+
+def file_view(stored: StoredFile, version: str) -> dict[str, Any]:
     """A File as Google answers it (lowerCamelCase, proto3 JSON: unset fields left out)."""
     view: dict[str, Any] = {"name": f"files/{stored.id}"}
     if stored.display_name:
@@ -81,7 +92,7 @@ def file_view(stored: StoredFile) -> dict[str, Any]:
         updateTime=created,
         expirationTime=iso8601(stored.expires_at, "microseconds"),
         sha256Hash=base64.b64encode(stored.sha256.encode()).decode(),
-        uri=GOOGLE_FILE_URI + stored.id,
+        uri=f"{GOOGLE_HOST}/{version}/files/{stored.id}",
         state="ACTIVE",
         source="UPLOADED",
     )
@@ -141,9 +152,8 @@ async def _start(request: Request, surface: Surface) -> Response:
         mime_type=mime_type,
         declared_size=declared,
     )
-    url = (
-        f"{public_base_url(request)}{UPLOAD_PATH}?upload_id={session.id}&upload_protocol=resumable"
-    )
+    path = UPLOAD_PATH.format(version=api_version(request))
+    url = f"{public_base_url(request)}{path}?upload_id={session.id}&upload_protocol=resumable"
     return Response(
         status_code=200,
         headers={
@@ -215,7 +225,7 @@ async def _finalize_step(
 ) -> Response:
     stored = rt.uploads.finalize(session.id)
     return JSONResponse(
-        {"file": file_view(stored)},
+        {"file": file_view(stored, api_version(request))},
         headers={"X-Goog-Upload-Status": SessionStatus.FINAL.value},
     )
 
@@ -231,7 +241,7 @@ async def _query_step(
         stored = rt.uploads.get_file(session.owner, session.file_id)
         if stored is not None:
             headers["X-Goog-Upload-Size-Received"] = str(stored.size)
-            return JSONResponse({"file": file_view(stored)}, headers=headers)
+            return JSONResponse({"file": file_view(stored, api_version(request))}, headers=headers)
     return Response(status_code=200, headers=headers)
 
 
@@ -328,7 +338,7 @@ async def list_files(request: Request, surface: Surface) -> JSONResponse:
         page.append(stored)
     body: dict[str, Any] = {}
     if page:
-        body["files"] = [file_view(stored) for stored in page]
+        body["files"] = [file_view(stored, api_version(request)) for stored in page]
     if more:
         body["nextPageToken"] = base64.urlsafe_b64encode(f"{page[-1].seq}".encode()).decode()
     return JSONResponse(body)
@@ -357,7 +367,7 @@ async def get_file(request: Request, surface: Surface) -> JSONResponse:
     stored = rt.uploads.get_file(owner, file_id)
     if stored is None:
         raise no_access(file_id)
-    return JSONResponse(file_view(stored))
+    return JSONResponse(file_view(stored, api_version(request)))
 
 
 async def delete_file(request: Request, surface: Surface) -> JSONResponse:

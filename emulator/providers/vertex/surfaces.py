@@ -79,12 +79,18 @@ GEMINI_API = Surface(
     name="gemini",
     model_paths=("/v1beta/models/{model}", "/v1/models/{model}"),
     methods=(Method.GENERATE, Method.STREAM, Method.COUNT_TOKENS),
-    path_prefixes=("/v1beta/models", "/v1/models", "/v1beta/files", "/upload/"),
+    path_prefixes=(
+        "/v1beta/models",
+        "/v1/models",
+        "/v1beta/files",
+        "/v1/files",
+        "/upload/",
+    ),
     key_sources=(KeySource.GOOG_HEADER, KeySource.QUERY, KeySource.BEARER),
     render_error=render_google_error,
     error_schema="error-google",
     vertex_fields=False,
-    serves_files=True,  # file_service.proto: the Files API is the Gemini API's (v1beta)
+    serves_files=True,  # file_service.proto: the Files API is the Gemini API's
 )
 
 VERTEX_AI = Surface(

@@ -43,8 +43,9 @@ FILE_ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     (files.FILE_PATH, files.file_resource, ("GET", "DELETE")),
 )
 routes += [
-    Route(path, endpoint(handler, surface), methods=list(methods))
+    Route(path.format(version=version), endpoint(handler, surface), methods=list(methods))
     for surface in SURFACES
     if surface.serves_files
+    for version in files.VERSIONS
     for path, handler, methods in FILE_ROUTES
 ]
