@@ -200,18 +200,24 @@ async def _upload_step(
             ErrorKind.INVALID_REQUEST,
             "X-Goog-Upload-Offset is missing: send the number of bytes uploaded before this chunk.",
         )
-    room = rt.uploads.max_bytes
-    if session.declared_size is not None:
-        room = max(session.declared_size - session.received, 0)
+    declared = session.declared_size
+    room = rt.uploads.max_bytes if declared is None else max(declared - session.received, 0)
     try:
         chunk = await read_body(request, room)
     except ApiError as error:
         if error.kind is not ErrorKind.PAYLOAD_TOO_LARGE:
             raise
+        if declared is None:  # more than the whole store holds
+            raise UploadError(
+                ErrorKind.RATE_LIMITED,
+                f"The emulator's file storage is full ({room} bytes in all); delete files"
+                " or reset the emulator.",
+                session,
+            ) from None
         raise UploadError(
             ErrorKind.INVALID_REQUEST,
-            f"The chunk holds more than the {room} bytes left of the"
-            f" {session.declared_size or room} declared when the upload started.",
+            f"The chunk holds more than the {room} bytes left of the {declared} declared"
+            " when the upload started.",
             session,
         ) from None
     rt.uploads.append(session.id, offset, chunk)
