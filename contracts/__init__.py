@@ -184,10 +184,11 @@ def _compiled(provider: str, name: str) -> Any:
     def compile_schema(detailed_exceptions: bool) -> Any:
         return fastjsonschema.compile(
             _without_annotations(copy.deepcopy(_load(provider, name))),
-            handlers={"https": _by_id},
             use_default=False,
             use_formats=False,
             detailed_exceptions=detailed_exceptions,
+            # A $ref to another contract file is read from the package, never fetched.
+            handlers={"https": _by_id},
         )
 
     try:
@@ -337,6 +338,8 @@ class Operation:
     response: which operation to call next with what (poll the job this submit started).
     ``query_parameters`` are the query parameters it reads; a ``streamed`` operation answers
     a stream of chunks, each validating against its success schema.
+    ``raw_media_types``: media types the body may be sent in as raw bytes instead (an upload's
+    chunks, ``application/octet-stream``).
     """
 
     operation_id: str
@@ -358,6 +361,8 @@ class Operation:
     query_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The success response is a stream of `responses["200"]` chunks (SSE or a JSON array).
     streamed: bool = False
+    # Media types the request body may also be sent as raw bytes (an upload's chunks).
+    raw_media_types: tuple[str, ...] = ()
 
     def response_schema(self, status: int) -> str | None:
         """Schema name for a response status: the exact code first, then its class."""
@@ -415,6 +420,7 @@ def _operation(raw: Mapping[str, Any]) -> Operation:
         links=dict(raw.get("links", {})),
         query_parameters={name: dict(spec) for name, spec in raw.get("query", {}).items()},
         streamed=bool(raw.get("streamed", False)),
+        raw_media_types=tuple(request.get("raw", ())),
     )
 
 

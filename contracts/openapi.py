@@ -276,7 +276,12 @@ def _operation_object(
             "required": True,
             "description": sources.schemas[provider][request_schema].get("title", ""),
             "content": {
-                _JSON: {"schema": {"$ref": _SCHEMAS + _component(provider, request_schema)}}
+                _JSON: {"schema": {"$ref": _SCHEMAS + _component(provider, request_schema)}},
+                # Raw bytes (OpenAPI 3.1: a string schema naming its content's media type).
+                **{
+                    media: {"schema": {"type": "string", "contentMediaType": media}}
+                    for media in operation.raw_media_types
+                },
             },
         }
     result["responses"] = _responses(provider, operation, sources)

@@ -73,6 +73,7 @@ async def health(request: Request) -> JSONResponse:
             "seed": rt.rng.seed,
             "clock": clock_view(rt),
             "store": rt.store.counts(),
+            "uploads": rt.uploads.counts(),
         }
     )
 

@@ -52,10 +52,12 @@ def fuzz_config(
     large request schema (drawing one body costs Hypothesis about 70 ms)."""
     # Google answers a method a path does not serve with 404 NOT_FOUND (it has no 405, see
     # emulator/providers/vertex/exceptions.py); Schemathesis expects 405 there, and checks it
-    # on the paths without parameters: the model lists.
+    # on the paths without parameters: the model lists and the Files API's paths.
     operations: list[dict[str, object]] = [
         {
-            "include-path-regex": "^/v1(beta1?)?/(publishers/google/)?models$",
+            "include-path-regex": (
+                "^/v1(beta1?)?/(publishers/google/)?models$|^/(upload/)?v1(beta)?/files"
+            ),
             "checks": {"unsupported_method": {"enabled": False}},
         }
     ]

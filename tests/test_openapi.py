@@ -229,11 +229,8 @@ def test_vertex_model_parameter_lists_the_served_models(document: dict[str, Any]
     # vertex path names a model but the model lists.
     checked = []
     for path, _, operation in operations_of(document):
-        if operation["x-contract"]["provider"] != "vertex":
-            continue
-        if path.endswith("/models"):
-            assert "model" not in {p["name"] for p in operation.get("parameters", [])}, path
-            continue
+        if operation["x-contract"]["provider"] != "vertex" or "{model}" not in path:
+            continue  # the Files API's paths name no model
         model = next(param for param in operation["parameters"] if param["name"] == "model")
         assert model["schema"]["type"] == "string", path
         assert set(model["schema"]["enum"]) == set(vertex_models()), path
@@ -383,7 +380,7 @@ def test_security_schemes(document: dict[str, Any]) -> None:
     )
     for path, _, operation in operations_of(document):
         names = [name for requirement in operation["security"] for name in requirement]
-        if path.startswith(("/v1beta/", "/v1/models")):
+        if path.startswith(("/v1beta/", "/v1/models", "/v1/files", "/upload/")):
             assert names[0] == "googApiKey"
         elif path.startswith(("/v1beta1/", "/v1/publishers/", "/v1/projects/")):
             assert names[0] == "bearer"

@@ -15,6 +15,7 @@ class ErrorKind(StrEnum):
     INSUFFICIENT_CREDITS = "insufficient_credits"
     PERMISSION_DENIED = "permission_denied"
     NOT_FOUND = "not_found"
+    CONFLICT = "conflict"  # the resource to create already exists
     METHOD_NOT_ALLOWED = "method_not_allowed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -32,6 +33,7 @@ DEFAULT_STATUS: dict[ErrorKind, int] = {
     ErrorKind.INSUFFICIENT_CREDITS: 402,
     ErrorKind.PERMISSION_DENIED: 403,
     ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
     ErrorKind.METHOD_NOT_ALLOWED: 405,
     ErrorKind.PAYLOAD_TOO_LARGE: 413,
     ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,

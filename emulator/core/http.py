@@ -98,6 +98,20 @@ async def read_json(request: Request, max_bytes: int, *, check_media_type: bool 
         return _parse_or_explain(body, refused)
 
 
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body (an upload's bytes), refused past `max_bytes` as read_json refuses it."""
+    declared = header(request, b"content-length") or ""
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    try:
+        return await _read_bounded(request, max_bytes)
+    except ClientDisconnect:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            "The client closed the connection before sending the whole request body.",
+        ) from None
+
+
 async def _read_bounded(request: Request, max_bytes: int) -> bytes:
     """The body, refused as soon as it passes `max_bytes` (a chunked body declares no length).
     Read from the ASGI messages directly: Starlette's `Request.stream` is an async generator,

@@ -18,6 +18,7 @@ from emulator.core.randomness import SeededRandom
 from emulator.core.rate_limits import RateLimiter
 from emulator.core.scenarios import Scenarios
 from emulator.core.store import STORES, Store
+from emulator.core.uploads import UploadStore
 from emulator.core.wallets import Wallets
 
 
@@ -37,6 +38,7 @@ class Runtime:
     wallets: Wallets
     rate_limiter: RateLimiter
     journal: Journal
+    uploads: UploadStore  # files clients uploaded (the Gemini API's Files API)
 
     @classmethod
     def create(cls, config: Config, provider_ids: Sequence[str]) -> Runtime:
@@ -59,6 +61,7 @@ class Runtime:
             wallets=Wallets(),
             rate_limiter=RateLimiter(),
             journal=Journal(config.journal_size),
+            uploads=UploadStore(clock),
         )
         runtime.load_scenarios()
         return runtime
@@ -113,6 +116,7 @@ class Runtime:
         or run-time scenarios; the config's scenarios from their first step; clock offset 0;
         generators re-seeded."""
         self.store.clear()
+        self.uploads.clear()
         self.images.clear()
         self.rng.reset()
         self.fault_rng.reset()

@@ -17,6 +17,7 @@ CODES: dict[ErrorKind, str] = {
     ErrorKind.INSUFFICIENT_CREDITS: "insufficient_credits",
     ErrorKind.PERMISSION_DENIED: "permission_denied",
     ErrorKind.NOT_FOUND: "not_found",
+    ErrorKind.CONFLICT: "conflict",
     ErrorKind.METHOD_NOT_ALLOWED: "method_not_allowed",
     ErrorKind.PAYLOAD_TOO_LARGE: "payload_too_large",
     ErrorKind.UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",

@@ -17,6 +17,7 @@ GATEWAY_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
     ErrorKind.INSUFFICIENT_CREDITS: (402, "insufficient_quota", "insufficient_balance"),
     ErrorKind.PERMISSION_DENIED: (403, "permission_error", "forbidden"),
     ErrorKind.NOT_FOUND: (404, "not_found_error", "not_found"),
+    ErrorKind.CONFLICT: (409, "invalid_request_error", "conflict"),
     ErrorKind.METHOD_NOT_ALLOWED: (405, "invalid_request_error", "method_not_allowed"),
     ErrorKind.PAYLOAD_TOO_LARGE: (413, "invalid_request_error", "payload_too_large"),
     # Issue 3: every invalid request is a 400 on this API, a body that is not JSON included.
@@ -37,6 +38,8 @@ GOOGLE_ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.INSUFFICIENT_CREDITS: (429, "RESOURCE_EXHAUSTED"),
     ErrorKind.PERMISSION_DENIED: (403, "PERMISSION_DENIED"),
     ErrorKind.NOT_FOUND: (404, "NOT_FOUND"),
+    # AIP-133: creating a resource whose id is taken is ALREADY_EXISTS.
+    ErrorKind.CONFLICT: (409, "ALREADY_EXISTS"),
     ErrorKind.METHOD_NOT_ALLOWED: (404, "NOT_FOUND"),
     ErrorKind.PAYLOAD_TOO_LARGE: (400, "INVALID_ARGUMENT"),
     ErrorKind.UNSUPPORTED_MEDIA_TYPE: (400, "INVALID_ARGUMENT"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from emulator.providers.vertex.catalog import Model
 
 MAX_INPUT_IMAGES = 14
 MAX_IMAGE_BYTES = 7 * 1024 * 1024  # "7 MB" per inline image, decoded
+# An image not sent inline (the model card's limit for one from Cloud Storage: 30 MB).
+MAX_FILE_IMAGE_BYTES = 30 * 1024 * 1024
 INPUT_FORMATS = ("png", "jpeg", "webp", "heic", "heif")
 ACCEPTED_MIME_TYPES = tuple(f"image/{fmt}" for fmt in INPUT_FORMATS)
 DEFAULT_RATIO = "1:1"
@@ -94,18 +97,39 @@ class ImageRequest:
         return next((image.data for image in self.images if image.info.width), None)
 
 
-def inline_parts(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(field, inlineData) for every inline part of every turn, in request order."""
-    found = []
+@dataclass(frozen=True)
+class FileImage:
+    """The bytes a fileData part names, found by the surface's Files API."""
+
+    mime_type: str  # the part's mimeType, else the file's
+    data: bytes
+
+
+# (field of the fileData, the fileData object) -> its bytes, or an ApiError.
+FileResolver = Callable[[str, dict[str, Any]], FileImage]
+ImageSource = dict[str, Any] | FileImage  # an inlineData blob, or a resolved file
+
+
+def inline_parts(
+    body: dict[str, Any], resolve_file: FileResolver | None = None
+) -> list[tuple[str, ImageSource]]:
+    """(field, source) for every input image of every turn, in request order: inlineData
+    blobs, and fileData parts resolved by `resolve_file` (a surface without a Files API gives
+    none, and a fileData part is refused: the emulator never fetches anything)."""
+    found: list[tuple[str, ImageSource]] = []
     for turn, content in enumerate(body["contents"]):
         for index, part in enumerate(content["parts"]):
             where = f"contents[{turn}].parts[{index}]"
             if "fileData" in part:
-                raise ApiError(
-                    ErrorKind.INVALID_REQUEST,
-                    f"{where}.fileData: the emulator is offline and never fetches files;"
-                    " send the image inline as inlineData.",
-                    field=f"{where}.fileData",
+                if resolve_file is None:
+                    raise ApiError(
+                        ErrorKind.INVALID_REQUEST,
+                        f"{where}.fileData: the emulator is offline and never fetches files;"
+                        " send the image inline as inlineData.",
+                        field=f"{where}.fileData",
+                    )
+                found.append(
+                    (f"{where}.fileData", resolve_file(f"{where}.fileData", part["fileData"]))
                 )
             if "inlineData" in part:
                 found.append((f"{where}.inlineData", part["inlineData"]))
@@ -118,35 +142,56 @@ def inline_parts(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+def decode_part(field: str, source: ImageSource) -> InputImage:
+    """One input image, inline or from a file, decoded and verified (CPU work: off the loop)."""
+    if isinstance(source, FileImage):
+        return _verified(field, field, source.mime_type, source.data, MAX_FILE_IMAGE_BYTES)
+    return decode_inline(field, source)
+
+
 def decode_inline(field: str, blob: dict[str, Any]) -> InputImage:
     """One inline image, decoded and verified to be a real image of its declared type.
     CPU work for large images: call it off the event loop."""
-    mime = blob["mimeType"].strip().lower()
-    if mime not in ACCEPTED_MIME_TYPES:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST,
-            f"{field}.mimeType: unsupported MIME type {blob['mimeType']!r};"
-            f" expected one of {', '.join(ACCEPTED_MIME_TYPES)}.",
-            field=f"{field}.mimeType",
-        )
+    _require_accepted_mime(field, blob["mimeType"])
     try:
         data = decode_base64(blob["data"])
     except InvalidDataUri as exc:
         raise ApiError(
             ErrorKind.INVALID_REQUEST, f"{field}.data {exc}.", field=f"{field}.data"
         ) from None
-    if len(data) > MAX_IMAGE_BYTES:
+    return _verified(field, f"{field}.data", blob["mimeType"], data, MAX_IMAGE_BYTES)
+
+
+def _require_accepted_mime(field: str, declared: str) -> str:
+    mime = declared.strip().lower()
+    if mime not in ACCEPTED_MIME_TYPES:
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
-            f"{field}.data: {len(data)} bytes decoded; an inline image may be at most"
-            f" {MAX_IMAGE_BYTES} bytes (7 MB).",
-            field=f"{field}.data",
+            f"{field}.mimeType: unsupported MIME type {declared!r};"
+            f" expected one of {', '.join(ACCEPTED_MIME_TYPES)}.",
+            field=f"{field}.mimeType",
+        )
+    return mime
+
+
+def _verified(
+    field: str, data_field: str, declared: str, data: bytes, max_bytes: int
+) -> InputImage:
+    """`data` checked to be a real image of the `declared` type, at most `max_bytes`."""
+    mime = _require_accepted_mime(field, declared)
+    if len(data) > max_bytes:
+        kind = "an inline image" if max_bytes == MAX_IMAGE_BYTES else "an image from a file"
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"{data_field}: {len(data)} bytes decoded; {kind} may be at most"
+            f" {max_bytes} bytes ({max_bytes // (1024 * 1024)} MB).",
+            field=data_field,
         )
     try:
         info = probe_declared(mime, data, INPUT_FORMATS)
     except InvalidImage as exc:
         raise ApiError(
-            ErrorKind.INVALID_REQUEST, f"{field}.data {exc}.", field=f"{field}.data"
+            ErrorKind.INVALID_REQUEST, f"{data_field} {exc}.", field=data_field
         ) from None
     return InputImage(field, data, info, hashlib.sha256(data).hexdigest())
 

@@ -20,10 +20,12 @@ from emulator.core.moderation import FORCED, Category, Stage, Verdict
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
 from emulator.providers.vertex.catalog import Model, models
+from emulator.providers.vertex.fileparts import file_resolver
 from emulator.providers.vertex.request import (
+    FileResolver,
     ImageRequest,
     InputImage,
-    decode_inline,
+    decode_part,
     inline_parts,
     normalise_names,
     prompt_tokens,
@@ -97,7 +99,7 @@ async def answer_request(
         )
     body = normalise_names(await read_json(request, rt.config.max_body_bytes))
     check(PROVIDER_ID, "request", body)
-    images = await decode_images(body, rt)
+    images = await decode_images(body, rt, file_resolver(rt, surface, owner))
     asked = read_image_request(body, model, images)
     forced = FORCED if fate is not None and fate.moderated else None
     answered = await answer(rt, surface, model, asked, forced)
@@ -114,11 +116,15 @@ async def answer_request(
     return answered, decision
 
 
-async def decode_images(body: dict[str, Any], rt: Runtime) -> tuple[InputImage, ...]:
-    parts = inline_parts(body)
+async def decode_images(
+    body: dict[str, Any], rt: Runtime, resolve_file: FileResolver | None = None
+) -> tuple[InputImage, ...]:
+    """The request's input images: inline ones, and with `resolve_file` (a surface with a
+    Files API) the uploaded files fileData parts name; else a fileData part is refused."""
+    parts = inline_parts(body, resolve_file)
 
     def decode_all() -> tuple[InputImage, ...]:
-        return tuple(decode_inline(field, blob) for field, blob in parts)
+        return tuple(decode_part(field, source) for field, source in parts)
 
     if not parts:
         return ()

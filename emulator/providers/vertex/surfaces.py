@@ -57,6 +57,7 @@ class Surface:
 
     def resource_name(self, model_id: str) -> str:
         return self.model_resource.format(model=model_id)
+    serves_files: bool = False  # a Files API (files.py), and fileData parts naming its files
 
     def api_key(self, request: Request) -> str | None:
         return next(
@@ -85,7 +86,13 @@ GEMINI_API = Surface(
     name="gemini",
     model_paths=("/v1beta/models/{model}", "/v1/models/{model}"),
     methods=(Method.GENERATE, Method.STREAM, Method.COUNT_TOKENS),
-    path_prefixes=("/v1beta/models", "/v1/models"),
+    path_prefixes=(
+        "/v1beta/models",
+        "/v1/models",
+        "/v1beta/files",
+        "/v1/files",
+        "/upload/",
+    ),
     key_sources=(KeySource.GOOG_HEADER, KeySource.QUERY, KeySource.BEARER),
     render_error=render_google_error,
     error_schema="error-google",
@@ -93,6 +100,7 @@ GEMINI_API = Surface(
     # model_service.proto (v1beta and v1): ListModels and GetModel.
     model_list_paths=("/v1beta/models", "/v1/models"),
     model_get_paths=("/v1beta/models/{model}", "/v1/models/{model}"),
+    serves_files=True,  # file_service.proto: the Files API is the Gemini API's
 )
 
 VERTEX_AI = Surface(

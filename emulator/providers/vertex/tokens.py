@@ -15,6 +15,7 @@ from emulator.core.http import JSONResponse, read_json
 from emulator.core.runtime import runtime
 from emulator.core.validation import check
 from emulator.providers.vertex.catalog import served_model
+from emulator.providers.vertex.fileparts import file_resolver
 from emulator.providers.vertex.request import normalise_names, prompt_text, prompt_tokens
 from emulator.providers.vertex.responses import (
     PROVIDER_ID,
@@ -68,7 +69,7 @@ async def count_tokens(request: Request, surface: Surface) -> JSONResponse:
     request_schema, _ = COUNT_CONTRACTS[surface.name]
     prompt = counted_prompt(await read_body(request, request_schema))
     # Decoded as generateContent decodes them: a broken or unsupported image is the same 400.
-    images = await decode_images(prompt, rt)
+    images = await decode_images(prompt, rt, file_resolver(rt, surface, owner))
     text = prompt_text(prompt)
     text_count, image_count = prompt_tokens(model, text, len(images))
     answer: dict[str, Any] = {"totalTokens": text_count + image_count}

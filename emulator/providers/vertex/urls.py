@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from emulator.providers.vertex import files
 from emulator.providers.vertex.model_info import get_model, list_models
 from emulator.providers.vertex.responses import generate_content
 from emulator.providers.vertex.streaming import stream_generate_content
@@ -51,4 +52,18 @@ routes += [
         (get_model, surface.model_get_paths),
     )
     for path in paths
+]
+
+# The Files API (files.py), on the surfaces that have one.
+FILE_ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
+    (files.UPLOAD_PATH, files.upload, ("POST",)),
+    (files.FILES_PATH, files.list_files, ("GET",)),
+    (files.FILE_PATH, files.file_resource, ("GET", "DELETE")),
+)
+routes += [
+    Route(path.format(version=version), endpoint(handler, surface), methods=list(methods))
+    for surface in SURFACES
+    if surface.serves_files
+    for version in files.VERSIONS
+    for path, handler, methods in FILE_ROUTES
 ]
