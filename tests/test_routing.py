@@ -80,6 +80,7 @@ def test_of_two_routes_on_one_fixed_path_the_first_wins() -> None:
     assert table.match(http_scope("POST", "/same")) == (first, {})
 
 
+CAT = {"contents": [{"role": "user", "parts": [{"text": "a cat"}]}]}
 REQUESTS = [
     ("POST", "/api/v1/models/z-image-turbo/generate", {"prompt": "a cat"}),
     ("POST", "/api/v1/models/z-image-turbo/generate", {"prompt": 5}),
@@ -97,6 +98,18 @@ REQUESTS = [
     ("PUT", VERTEX, None),
     ("POST", "/v1beta/models/gemini-3-pro-image-preview:generateContent", {"contents": []}),
     ("POST", "/v1/images/gemini/3/pro/nowhere/", {}),
+    # Issue 16's route kinds: streams (SSE and the JSON array), token counts, listings, files.
+    ("POST", VERTEX.replace(":generateContent", ":streamGenerateContent?alt=sse"), CAT),
+    ("POST", "/v1beta/models/gemini-3-pro-image:streamGenerateContent", CAT),
+    ("POST", "/v1beta/models/gemini-3-pro-image:streamGenerateContent?alt=x", CAT),
+    ("POST", "/v1beta/models/gemini-3-pro-image:countTokens", CAT),
+    ("POST", "/v1beta1/publishers/google/models/gemini-3-pro-image:computeTokens", CAT),
+    ("GET", "/v1beta/models?pageSize=1", None),
+    ("GET", "/v1/models/gemini-3-pro-image", None),
+    ("GET", "/v1beta/models/no-such-model", None),
+    ("GET", "/v1beta/files", None),
+    ("GET", "/v1beta/files/nosuchfile", None),
+    ("DELETE", "/v1beta/files/nosuchfile", None),
 ]
 
 
