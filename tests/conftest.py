@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpcore  # noqa: F401  (see below)
 import httpx
@@ -21,6 +21,10 @@ from contracts.streams import stream_chunks
 from emulator import Config, create_app
 from emulator.providers import error_shape_for_path
 from emulator.testing.server import start_server
+from tests.browser import CHROMIUM
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 # httpcore is imported here, before any test runs, because pytester's in-process runs
 # (tests/test_pytest_plugin.py) drop from sys.modules what they imported first: httpcore
@@ -152,3 +156,35 @@ def pytest_terminal_summary(
         budget = live_budget(path, dict(os.environ))
         if any(budget.spent().values()):
             terminalreporter.write_line(f"contract suite, real APIs: {budget.summary()}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """The system's Chromium (tests/browser.py), launched once a module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield chromium
+        chromium.close()
+
+
+# The Google SDK falls back on these for keys, project and mode; none may leak into a test.
+GOOGLE_SDK_ENVIRONMENT = (
+    "GOOGLE_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_GENAI_API_VERSION",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_VERTEX_BASE_URL",
+    "GOOGLE_GEMINI_BASE_URL",
+)
+
+
+@pytest.fixture
+def no_google_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the SDK tests: `pytestmark = pytest.mark.usefixtures("no_google_environment")`."""
+    for name in GOOGLE_SDK_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)

@@ -17,32 +17,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
-import pytest
 from PIL import Image
 
+from tests.browser import BROWSER_MARKS
 from tests.conftest import KEY, LiveServer
 from tests.js_sdk import installed_sdk
-from tests.test_dashboard_browser import CHROMIUM
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(
-        find_spec("playwright") is None,
-        reason="Playwright is not installed: pip install -e '.[test]' brings it",
-    ),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium (.ci/run does it as root)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 MODEL = "gemini-3-pro-image-preview"
 GEMINI = f"/v1beta/models/{MODEL}:generateContent"
@@ -117,16 +105,6 @@ def page_origin(root: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield chromium
-        chromium.close()
 
 
 @contextmanager

@@ -9,49 +9,25 @@ Content-Security-Policy stays on: a violation would be a console error, and fail
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib.util import find_spec
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import pytest
 
 from emulator import create_app
+from tests.browser import BROWSER_MARKS
 from tests.conftest import AUTH, emulator_config, run_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
 # Debian's package; another path (another distribution's, a developer's own) through the env.
-CHROMIUM = Path(os.environ.get("DASHBOARD_TEST_CHROMIUM", "/usr/bin/chromium"))
 TURBO = "/api/v1/models/z-image-turbo/generate"
 TOKEN = "browser-admin-token"
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(
-        find_spec("playwright") is None,
-        reason="Playwright is not installed: pip install -e '.[test]' brings it",
-    ),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium (.ci/run does it as root)",
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield chromium
-        chromium.close()
+pytestmark = BROWSER_MARKS
 
 
 @contextmanager

@@ -19,23 +19,11 @@ from PIL import Image
 
 from tests.conftest import KEY, LiveServer
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.usefixtures("no_google_environment")]
 
 GATEWAY_MODEL = "googleVertexAI/gemini-3-pro-image"
 GEMINI_MODEL = "gemini-3-pro-image-preview"
 FLASH_MODEL = "gemini-2.5-flash-image"
-# The SDK falls back on these for keys, project and mode; none may leak into a test.
-SDK_ENVIRONMENT = (
-    "GOOGLE_API_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_GENAI_USE_VERTEXAI",
-    "GOOGLE_GENAI_API_VERSION",
-    "GOOGLE_CLOUD_PROJECT",
-    "GOOGLE_CLOUD_LOCATION",
-    "GOOGLE_APPLICATION_CREDENTIALS",
-    "GOOGLE_VERTEX_BASE_URL",
-    "GOOGLE_GEMINI_BASE_URL",
-)
 # google-genai 3.4.0 does not retry by default: with HttpOptions.retry_options unset its tenacity
 # policy is stop_after_attempt(1) (`_api_client.retry_args(None)`); the 5-attempt policy that
 # retries 408/429/5xx applies only once retry_options is given. The 429 tests rely on that
@@ -65,12 +53,6 @@ def gateway_client(base_url: str, **options: object) -> genai.Client:
 def gemini_client(base_url: str, **options: object) -> genai.Client:
     """Gemini API mode: /{api_version}/models/{model}:generateContent, key in x-goog-api-key."""
     return genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=base_url, **options))
-
-
-@pytest.fixture(autouse=True)
-def _no_google_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SDK_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

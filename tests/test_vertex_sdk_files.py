@@ -22,18 +22,12 @@ from google.genai import errors, types
 
 from tests.conftest import LiveServer
 from tests.images import encoded
-from tests.test_vertex_sdk import GEMINI_MODEL, SDK_ENVIRONMENT, gemini_client
+from tests.test_vertex_sdk import GEMINI_MODEL, gemini_client
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.usefixtures("no_google_environment")]
 
 PNG = encoded("PNG", size=(64, 48), color="blue")
 CONFIG = types.GenerateContentConfig(seed=7, response_modalities=["TEXT", "IMAGE"])
-
-
-@pytest.fixture(autouse=True)
-def _no_google_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SDK_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ from PIL import Image
 from emulator import create_app
 from emulator.testing.server import start_server
 from tests.conftest import KEY, LiveServer, emulator_config
-from tests.test_vertex_sdk import SDK_ENVIRONMENT, gateway_client, gemini_client, png
+from tests.test_vertex_sdk import gateway_client, gemini_client, png
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.usefixtures("no_google_environment")]
 
 PRO = "gemini-3-pro-image-preview"
 SSE_EVENT = re.compile(rb"data: ([^\r\n]+)\r\n\r\n")
@@ -45,12 +45,6 @@ CLIENTS = {
     "gateway": (gateway_client, "googleVertexAI/gemini-3-pro-image"),
     "vertex-express": (vertex_express_client, PRO),
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_google_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SDK_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(params=list(CLIENTS))

@@ -20,9 +20,9 @@ from google.genai import errors, types
 
 from emulator.providers.vertex.catalog import models
 from tests.conftest import KEY, LiveServer
-from tests.test_vertex_sdk import SDK_ENVIRONMENT, gemini_client, png
+from tests.test_vertex_sdk import gemini_client, png
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.usefixtures("no_google_environment")]
 
 MODEL = "gemini-3-pro-image-preview"
 FLASH = "gemini-2.5-flash-image"
@@ -34,12 +34,6 @@ def express_client(base_url: str, **options: object) -> genai.Client:
     return genai.Client(
         vertexai=True, api_key=KEY, http_options=types.HttpOptions(base_url=base_url, **options)
     )
-
-
-@pytest.fixture(autouse=True)
-def _no_google_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SDK_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(params=["gemini", "express"])

@@ -19,7 +19,7 @@ from emulator.core.images import MIME_TYPES, ImageSpec, request_picture
 from emulator.core.moderation import FORCED, Category, Stage, Verdict
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
-from emulator.providers.vertex.catalog import Model, models
+from emulator.providers.vertex.catalog import Model, served_model
 from emulator.providers.vertex.fileparts import file_resolver
 from emulator.providers.vertex.request import (
     FileResolver,
@@ -90,13 +90,7 @@ async def answer_request(
     if fate is not None and fate.status is not None:
         # A synchronous API has no failed job to show: the call itself fails.
         raise Fault(fate.status).error()
-    model = models().get(model_id)
-    if model is None:
-        raise ApiError(
-            ErrorKind.NOT_FOUND,
-            f"models/{model_id} is not found, or is not supported for {method.value}."
-            f" Image models: {', '.join(models())}.",
-        )
+    model = served_model(model_id, surface.resource_name(model_id), method.value)
     body = normalise_names(await read_json(request, rt.config.max_body_bytes))
     check(PROVIDER_ID, "request", body)
     images = await decode_images(body, rt, file_resolver(rt, surface, owner))
