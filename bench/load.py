@@ -421,18 +421,18 @@ class LoadClient:
 
     async def vertex(self, n: int, deadline: float) -> None:
         prompt = VERTEX_PROMPTS[n % len(VERTEX_PROMPTS)]
+        gemini = n % 2 == 1
+        image_config: dict[str, Any] = {"aspectRatio": "1:1", "imageSize": "1K"}
+        if not gemini:
+            # Vertex AI's own field: an unknown name on the Gemini API, as at Google.
+            image_config["imageOutputOptions"] = {"mimeType": "image/jpeg"}
         body = {
             "contents": [{"role": "user", "parts": [{"text": prompt}]}],
             "generationConfig": {
                 "responseModalities": ["TEXT", "IMAGE"],
-                "imageConfig": {
-                    "aspectRatio": "1:1",
-                    "imageSize": "1K",
-                    "imageOutputOptions": {"mimeType": "image/jpeg"},
-                },
+                "imageConfig": image_config,
             },
         }
-        gemini = n % 2 == 1
         op, path = (VX_GEMINI, GEMINI_PATH) if gemini else (VX_GATEWAY, GATEWAY_PATH)
         answer = await self.call(op, path, body, google_key=gemini)
         if answer is None or answer.status != 200:
@@ -443,13 +443,19 @@ class LoadClient:
             return
         candidate = answer.body["candidates"][0]
         images = [p["inlineData"] for p in candidate["content"]["parts"] if "inlineData" in p]
+        # The gateway was asked for JPEG; the Gemini API answers in its default format.
+        wanted = "image/jpeg" if not gemini else images[0]["mimeType"] if images else "?"
         if candidate["finishReason"] != "STOP":
             self.tally.moderated += 1
             self.tally.endings[f"vertex {candidate['finishReason']}"] += 1
-        elif len(images) != 1 or not base64.b64decode(images[0]["data"][:8]).startswith(
-            MAGIC["jpeg"]
+        elif (
+            len(images) != 1
+            or images[0]["mimeType"] != wanted
+            or not base64.b64decode(images[0]["data"][:8]).startswith(
+                MAGIC.get(wanted.removeprefix("image/"), b"?")
+            )
         ):
-            self.tally.violation(f"{op.name}: not one inline JPEG: {candidate['content']}")
+            self.tally.violation(f"{op.name}: not one inline {wanted}: {candidate['content']}")
         else:
             self.tally.endings["vertex image"] += 1
             self.tally.images[f"vertex: {prompt}"] = decoded_size(images[0]["data"])

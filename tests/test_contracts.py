@@ -353,7 +353,7 @@ def test_vertex_gateway_error_is_not_a_google_error() -> None:
     [
         (vx_request(imageConfig={"imageSize": "2k"}), "$.generationConfig.imageConfig.imageSize"),
         (vx_request(responseModalities=["text"]), "$.generationConfig.responseModalities[0]"),
-        (vx_request(candidateCount=2), "$.generationConfig.candidateCount"),
+        (vx_request(candidateCount=0), "$.generationConfig.candidateCount"),
         (vx_parts(VX_TEXT | VX_IMAGE), "$.contents[0].parts[0]"),
         (vx_seed("request") | {"prompt": "a red fox"}, "$.prompt"),
         (
@@ -364,7 +364,7 @@ def test_vertex_gateway_error_is_not_a_google_error() -> None:
     ids=[
         "imageSize-2k",
         "modality-text",
-        "candidateCount-2",
+        "candidateCount-0",
         "text-and-image",
         "unknown",
         "no-mime",

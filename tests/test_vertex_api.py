@@ -165,8 +165,9 @@ def error_of(response: httpx.Response, shape: str) -> dict:
         assert set(error) == {"message", "type", "code"}, error
         assert all(isinstance(error[name], str) for name in error)
     else:
-        assert set(error) == {"code", "message", "status"}, error
+        assert set(error) - {"details"} == {"code", "message", "status"}, error
         assert error["code"] == response.status_code
+        assert all("@type" in detail for detail in error.get("details", [])), error
     return error
 
 

@@ -7,6 +7,7 @@ that owns the request path renders it in its own wire shape (see each provider's
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorKind(StrEnum):
@@ -55,12 +56,16 @@ class ApiError(Exception):
         *,
         field: str | None = None,
         headers: dict[str, str] | None = None,
+        details: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.field = field
         self.headers = headers or {}
+        # Typed detail objects (plain dicts, each with an @type) for providers whose error
+        # bodies carry them, e.g. Google's google.rpc.BadRequest.
+        self.details = details
 
     @property
     def status(self) -> int:

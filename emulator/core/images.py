@@ -128,6 +128,8 @@ class ImageSpec:
     metadata: tuple[tuple[str, str], ...] = ()
     source: bytes | None = None
     source_weight: float = 0.6
+    # The encoder's quality, 0 to 100 (JPEG and WebP); None: the format's default (_ENCODERS).
+    quality: int | None = None
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.height < 1:
@@ -136,6 +138,8 @@ class ImageSpec:
             raise ValueError(f"format must be one of {OUTPUT_FORMATS}, got {self.format!r}")
         if not 0.0 <= self.source_weight <= 1.0:
             raise ValueError(f"source_weight must be within 0..1, got {self.source_weight}")
+        if self.quality is not None and not 0 <= self.quality <= 100:
+            raise ValueError(f"quality must be within 0..100, got {self.quality}")
         # Callers often hold lists; tuples keep the spec hashable and the key well-defined.
         object.__setattr__(self, "caption", tuple(str(line) for line in self.caption))
         object.__setattr__(self, "metadata", tuple((str(k), str(v)) for k, v in self.metadata))
@@ -159,6 +163,8 @@ class ImageSpec:
                 [list(pair) for pair in self.metadata],
                 source_digest,
                 float(self.source_weight).hex(),
+                # Only when set: the keys of every picture without a quality stay as they were.
+                *([] if self.quality is None else [self.quality]),
             ],
             ensure_ascii=True,
             separators=(",", ":"),
@@ -192,6 +198,7 @@ def request_picture(
     extra_metadata: tuple[tuple[str, str], ...] = (),
     source: bytes | None = None,
     source_weight: float = 0.6,
+    quality: int | None = None,
 ) -> ImageSpec:
     """The picture of one generation request, the same for every provider: the caption shows
     what was asked (prompt, model, size, seed, what it edits) and the metadata repeats it, then
@@ -218,6 +225,7 @@ def request_picture(
         metadata=metadata,
         source=source,
         source_weight=source_weight,
+        quality=quality,
     )
 
 
@@ -248,6 +256,8 @@ def render(spec: ImageSpec) -> bytes:
 
     out = io.BytesIO()
     pillow_format, options = _ENCODERS[spec.format]
+    if spec.quality is not None and "quality" in options:  # PNG is lossless: no quality
+        options = {**options, "quality": spec.quality}
     if spec.format == "png":  # only PNG has text chunks, on top of the EXIF every format gets
         options = {**options, "pnginfo": _png_info(spec.metadata)}
     image.save(out, pillow_format, exif=_exif_bytes(spec.metadata), **options)

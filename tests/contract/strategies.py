@@ -103,13 +103,29 @@ def aistudio_schema(name: str) -> dict[str, Any]:
 
 @cache
 def generation_config_schema() -> dict[str, Any]:
-    """request.json's own generationConfig (with imageConfig). Unknown keys, which it
-    tolerates, are left out: they would only slow generation down."""
-    request = contracts.schema("vertex", "request")
+    """request.json's own generationConfig (with imageConfig), narrowed where the model table
+    narrows it: every image model answers one candidate (models.json max_candidates)."""
+    request = copy.deepcopy(contracts.schema("vertex", "request"))
     defs = request["$defs"]
-    defs["generationConfig"]["additionalProperties"] = False
-    defs["imageConfig"]["additionalProperties"] = False
+    defs["generationConfig"]["properties"]["candidateCount"]["maximum"] = 1
     return {"$schema": request["$schema"], "$defs": defs, **defs["generationConfig"]}
+
+
+def fit_to_contract(body: dict[str, Any], schema: str) -> dict[str, Any]:
+    """`body` (drawn from Vertex AI's request.json) less the generationConfig and imageConfig
+    fields that `schema` (the Gemini API's request-gemini.json) does not define."""
+    if schema == "request" or "generationConfig" not in body:
+        return body
+    defs = contracts.schema("vertex", schema)["$defs"]
+    config = {
+        k: v
+        for k, v in body["generationConfig"].items()
+        if k in defs["generationConfig"]["properties"]
+    }
+    if "imageConfig" in config:
+        known = defs["imageConfig"]["properties"]
+        config["imageConfig"] = {k: v for k, v in config["imageConfig"].items() if k in known}
+    return {**body, "generationConfig": config}
 
 
 def vertex_bodies() -> st.SearchStrategy[dict[str, Any]]:
@@ -195,6 +211,8 @@ def vertex_calls(draw: st.DrawFn, *, cheap: bool) -> Call:
     model = "gemini-3-pro-image" if cheap else draw(st.sampled_from(VERTEX_MODELS))
     path = operation.path.format(model=model, **VERTEX_PARAMS)
     body = draw(bodies("vertex", "request"))
+    schema = operation.request_schema({}) or "request"
+    body = fit_to_contract(body, schema)
     if cheap:
         config = body.setdefault("generationConfig", {})
         config.setdefault("imageConfig", {})["imageSize"] = "1K"

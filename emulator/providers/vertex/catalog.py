@@ -31,6 +31,10 @@ class Model:
     interim_images: int = 0
     # What the model listings say of it, as the wire has it: the Gemini API's Model and
     # Vertex AI's PublisherModel, less what is derived (name, inputTokenLimit).
+    # How many candidates a request may ask for (generationConfig.candidateCount), and the
+    # surfaces (surfaces.py names) on which the model refuses a systemInstruction.
+    max_candidates: int = 1
+    refuses_system_instruction: tuple[str, ...] = ()
     gemini_api_model: Mapping[str, Any] = field(default_factory=dict)
     publisher_model: Mapping[str, Any] = field(default_factory=dict)
 
@@ -80,6 +84,8 @@ def models() -> dict[str, Model]:
             thoughts_tokens=(entry["thoughts_tokens"][0], entry["thoughts_tokens"][1]),
             token_prices=entry["token_prices"],
             interim_images=entry.get("interim_images", 0),
+            max_candidates=entry.get("max_candidates", 1),
+            refuses_system_instruction=tuple(entry.get("refuses_system_instruction", ())),
             gemini_api_model=entry.get("gemini_api_model", {}),
             publisher_model=entry.get("publisher_model", {}),
         )

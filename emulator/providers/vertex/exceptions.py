@@ -60,5 +60,7 @@ def render_gateway_error(error: ApiError) -> JSONResponse:
 
 def render_google_error(error: ApiError) -> JSONResponse:
     status, canonical = GOOGLE_ERRORS[error.kind]
-    body = {"error": {"code": status, "message": error.message, "status": canonical}}
+    body: dict = {"error": {"code": status, "message": error.message, "status": canonical}}
+    if error.details:
+        body["error"]["details"] = error.details
     return JSONResponse(body, status_code=status, headers=error.headers)

@@ -10,11 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema import ValidationError
+
+import contracts
 from emulator.core import sizes
 from emulator.core.datauri import InvalidDataUri, decode_base64
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.images import FORMAT_BY_MIME, ImageInfo, InvalidImage, probe_declared
 from emulator.core.randomness import seed_from
+from emulator.core.validation import check
 from emulator.providers.vertex.catalog import Model
 
 MAX_INPUT_IMAGES = 14
@@ -33,19 +37,125 @@ OPAQUE_FIELDS = frozenset(
     {"labels", "responseSchema", "responseJsonSchema", "parametersJsonSchema", "args", "response"}
 )
 _SNAKE = re.compile(r"_([a-z0-9])")
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+# The request's enum fields (a path from the GenerateContentRequest, "*" for every item of an
+# array), whose values Google's JSON parser reads in any case: proto3 JSON enum names are upper
+# case, and the cookbook's responseModalities ["Text", "Image"] is read as ["TEXT", "IMAGE"].
+# Each is upper-cased before the contract (which lists the canonical names) checks it. `role`
+# is a string in content.proto, not an enum, and is not here.
+ENUM_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("generationConfig", "responseModalities", "*"),
+    ("generationConfig", "mediaResolution"),
+    ("generationConfig", "thinkingConfig", "thinkingLevel"),
+    ("generationConfig", "imageConfig", "personGeneration"),
+    ("generationConfig", "imageConfig", "prominentPeople"),
+    ("safetySettings", "*", "category"),
+    ("safetySettings", "*", "threshold"),
+    ("safetySettings", "*", "method"),
+    ("toolConfig", "functionCallingConfig", "mode"),
+    ("contents", "*", "parts", "*", "mediaResolution", "level"),
+)
+# Where a GenerateContentRequest sits in a body: the body itself, or countTokens' wrapper.
+_REQUEST_ROOTS: tuple[tuple[str, ...], ...] = ((), ("generateContentRequest",))
 
 
 def normalise_names(body: Any) -> Any:
     """snake_case field names as lowerCamelCase, as Google's JSON parser reads them both
-    (the official SDK sends `inlineData` holding `mime_type`). Both spellings of one field in
-    the same object is a 400, as at Google."""
+    (the official SDK sends `inlineData` holding `mime_type`), and enum values (ENUM_FIELDS)
+    in upper case, as Google reads them in any case. Both spellings of one field in the same
+    object is a 400, as at Google."""
     try:
-        return _normalised(body, "")
+        named = _normalised(body, "")
     except RecursionError:
         # json.loads takes nesting the recursive walk cannot: a 400, never a crash.
         raise ApiError(
             ErrorKind.INVALID_REQUEST, "The request body is nested too deeply."
         ) from None
+    for root in _REQUEST_ROOTS:
+        for path in ENUM_FIELDS:
+            _upper_case(named, (*root, *path))
+    return named
+
+
+def _upper_case(value: Any, path: tuple[str, ...]) -> None:
+    """The string at `path` in `value` upper-cased in place; anything else is left for the
+    contract to refuse."""
+    if not path:
+        return
+    key, rest = path[0], path[1:]
+    if key == "*":
+        items = list(enumerate(value)) if isinstance(value, list) else []
+    else:
+        items = [(key, value[key])] if isinstance(value, dict) and key in value else []
+    for where, item in items:
+        if not rest:
+            if isinstance(item, str):
+                value[where] = item.upper()
+        else:
+            _upper_case(item, rest)
+
+
+def check_request(schema: str, body: Any) -> None:
+    """`body` checked against its contract: an unknown field name anywhere is Google's 400
+    (every one found, as Google lists them all), before any other violation is worded."""
+    if isinstance(body, dict) and contracts.is_valid("vertex", schema, body):
+        return
+    if isinstance(body, dict):
+        errors = contracts.validator("vertex", schema).iter_errors(body)
+        unknown = [
+            violation
+            for error in errors
+            if error.validator == "additionalProperties"
+            for violation in _unknown_names(error)
+        ]
+        if unknown:
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                "\n".join(v["description"] for v in unknown),
+                details=[{"@type": BAD_REQUEST_TYPE, "fieldViolations": unknown}],
+            )
+    check("vertex", schema, body)
+
+
+BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+UNKNOWN_NAME = "Invalid JSON payload received. Unknown name {name}{where}: Cannot find field."
+
+
+def _unknown_names(error: ValidationError) -> list[dict[str, str]]:
+    """Google's field violations for one object holding names its message does not define:
+    the path in snake_case as the proto names it, and at the top level no path at all."""
+    value = error.instance
+    known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+    if not isinstance(value, dict):
+        return []
+    field = proto_path(error.absolute_path)
+    violations = []
+    for name in value:
+        if name in known:
+            continue
+        where = f" at '{field}'" if field else ""
+        description = UNKNOWN_NAME.format(name=json_quoted(name), where=where)
+        violations.append(
+            {"field": field, "description": description} if field else {"description": description}
+        )
+    return violations
+
+
+def proto_path(path: Any) -> str:
+    """A JSON path as Google prints it: generation_config.image_config, contents[0].parts[1]."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = _CAMEL.sub(lambda m: "_" + m.group(1).lower(), str(part))
+            out += f".{name}" if out else name
+    return out
+
+
+def json_quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _normalised(value: Any, path: str) -> Any:
@@ -90,6 +200,9 @@ class ImageRequest:
     max_output_tokens: int | None
     seed: int  # generationConfig.seed, else a hash of the request: same request, same image
     include_thoughts: bool = False  # thinkingConfig.includeThoughts: thought parts answered
+    # outputCompressionQuality (or imageOutputOptions.compressionQuality): the JPEG quality,
+    # 0 to 100; None, the encoder's default. PNG is lossless and ignores it.
+    output_quality: int | None = None
 
     @property
     def source(self) -> bytes | None:
@@ -196,6 +309,24 @@ def _verified(
     return InputImage(field, data, info, hashlib.sha256(data).hexdigest())
 
 
+# What Google answers (a 400) when the model does not offer what the request asks for.
+MULTIPLE_CANDIDATES = "Multiple candidates is not enabled for this model"
+DEVELOPER_INSTRUCTION = "Developer instruction is not enabled for models/{model}"
+
+
+def require_model_allows(body: dict[str, Any], model: Model, surface: str) -> None:
+    """The model's own limits (models.json) on a contract-valid body, on `surface`."""
+    if "systemInstruction" in body and surface in model.refuses_system_instruction:
+        raise ApiError(ErrorKind.INVALID_REQUEST, DEVELOPER_INSTRUCTION.format(model=model.id))
+    candidates = body.get("generationConfig", {}).get("candidateCount", 1)
+    if candidates > model.max_candidates:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            MULTIPLE_CANDIDATES,
+            field="generationConfig.candidateCount",
+        )
+
+
 def read_image_request(
     body: dict[str, Any], model: Model, images: tuple[InputImage, ...]
 ) -> ImageRequest:
@@ -206,11 +337,11 @@ def read_image_request(
     _require_supported(model, "imageSize", resolution, model.resolutions)
     ratio = image_config.get("aspectRatio") or _ratio_of_first_image(model, images)
     _require_supported(model, "aspectRatio", ratio, model.ratios)
+    output_options = image_config.get("imageOutputOptions", {})
     output_mime = (
-        image_config.get("outputMimeType")
-        or image_config.get("imageOutputOptions", {}).get("mimeType")
-        or DEFAULT_OUTPUT_MIME
+        image_config.get("outputMimeType") or output_options.get("mimeType") or DEFAULT_OUTPUT_MIME
     )
+    quality = image_config.get("outputCompressionQuality", output_options.get("compressionQuality"))
     texts = turn_texts(body)
     user_turns = [c for c in body["contents"] if c.get("role", "user") == "user"]
     last_user = user_turns[-1] if user_turns else body["contents"][-1]
@@ -238,6 +369,7 @@ def read_image_request(
         max_output_tokens=config.get("maxOutputTokens"),
         seed=seed & 0x7FFFFFFF,
         include_thoughts=bool(config.get("thinkingConfig", {}).get("includeThoughts")),
+        output_quality=None if quality is None or output_format != "jpeg" else int(quality),
     )
 
 

@@ -18,18 +18,19 @@ from emulator.core.http import JSONResponse, read_json
 from emulator.core.images import MIME_TYPES, ImageSpec, request_picture
 from emulator.core.moderation import FORCED, Category, Stage, Verdict
 from emulator.core.runtime import Runtime, runtime
-from emulator.core.validation import check
 from emulator.providers.vertex.catalog import Model, served_model
 from emulator.providers.vertex.fileparts import file_resolver
 from emulator.providers.vertex.request import (
     FileResolver,
     ImageRequest,
     InputImage,
+    check_request,
     decode_part,
     inline_parts,
     normalise_names,
     prompt_tokens,
     read_image_request,
+    require_model_allows,
     text_tokens,
 )
 from emulator.providers.vertex.surfaces import Method, Surface
@@ -92,7 +93,8 @@ async def answer_request(
         raise Fault(fate.status).error()
     model = served_model(model_id, surface.resource_name(model_id), method.value)
     body = normalise_names(await read_json(request, rt.config.max_body_bytes))
-    check(PROVIDER_ID, "request", body)
+    check_request(surface.request_schema, body)
+    require_model_allows(body, model, surface.name)
     images = await decode_images(body, rt, file_resolver(rt, surface, owner))
     asked = read_image_request(body, model, images)
     forced = FORCED if fate is not None and fate.moderated else None
@@ -267,6 +269,7 @@ def image_spec(
             ("inputImages", ",".join(image.digest[:16] for image in asked.images)),
         ),
         source=asked.source,
+        quality=asked.output_quality,
     )
 
 

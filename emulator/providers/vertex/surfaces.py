@@ -54,9 +54,12 @@ class Surface:
     model_list_paths: tuple[str, ...] = ()
     model_get_paths: tuple[str, ...] = ()
     model_resource: str = "models/{model}"  # how the surface names a model in its answers
+    # The contract of a generateContent body here: Vertex AI's fields, or the Gemini API's.
+    request_schema: str = "request"
 
     def resource_name(self, model_id: str) -> str:
         return self.model_resource.format(model=model_id)
+
     serves_files: bool = False  # a Files API (files.py), and fileData parts naming its files
 
     def api_key(self, request: Request) -> str | None:
@@ -101,6 +104,8 @@ GEMINI_API = Surface(
     model_list_paths=("/v1beta/models", "/v1/models"),
     model_get_paths=("/v1beta/models/{model}", "/v1/models/{model}"),
     serves_files=True,  # file_service.proto: the Files API is the Gemini API's
+    # generative_service.proto's GenerationConfig and ImageConfig, without Vertex AI's fields.
+    request_schema="request-gemini",
 )
 
 VERTEX_AI = Surface(

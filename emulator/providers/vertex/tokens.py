@@ -13,10 +13,14 @@ from starlette.requests import Request
 
 from emulator.core.http import JSONResponse, read_json
 from emulator.core.runtime import runtime
-from emulator.core.validation import check
 from emulator.providers.vertex.catalog import served_model
 from emulator.providers.vertex.fileparts import file_resolver
-from emulator.providers.vertex.request import normalise_names, prompt_text, prompt_tokens
+from emulator.providers.vertex.request import (
+    check_request,
+    normalise_names,
+    prompt_text,
+    prompt_tokens,
+)
 from emulator.providers.vertex.responses import (
     PROVIDER_ID,
     authenticate,
@@ -40,7 +44,7 @@ CHARACTERS_PER_TOKEN = 4
 async def read_body(request: Request, schema: str) -> dict[str, Any]:
     """The request's body, names normalised as on generateContent, checked by its contract."""
     body = normalise_names(await read_json(request, runtime(request).config.max_body_bytes))
-    check(PROVIDER_ID, schema, body)
+    check_request(schema, body)
     return body
 
 
