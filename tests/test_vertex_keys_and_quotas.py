@@ -61,38 +61,51 @@ OAUTH_HINT = (
     "Expected OAuth 2 access token, login cookie or other valid authentication credential."
     " See https://developers.google.com/identity/sign-in/web/devconsole-project."
 )
-# github.com/google-github-actions/run-gemini-cli/issues/123 (metadata.method left out)
-VERTEX_NO_CREDENTIAL = {
-    "error": {
-        "code": 401,
-        "message": f"Request is missing required authentication credential. {OAUTH_HINT}",
-        "status": "UNAUTHENTICATED",
-        "details": [
-            {
-                "@type": f"{RPC}ErrorInfo",
-                "reason": "CREDENTIALS_MISSING",
-                "domain": "googleapis.com",
-                "metadata": {"service": "aiplatform.googleapis.com"},
-            }
-        ],
+PREDICTION = "google.cloud.aiplatform.{version}.PredictionService.{rpc}"
+
+
+def vertex_no_credential(method: str) -> dict:
+    """github.com/google-github-actions/run-gemini-cli/issues/123 (and HisMax/RedInk#40)."""
+    return {
+        "error": {
+            "code": 401,
+            "message": f"Request is missing required authentication credential. {OAUTH_HINT}",
+            "status": "UNAUTHENTICATED",
+            "details": [
+                {
+                    "@type": f"{RPC}ErrorInfo",
+                    "reason": "CREDENTIALS_MISSING",
+                    "domain": "googleapis.com",
+                    "metadata": {"method": method, "service": "aiplatform.googleapis.com"},
+                }
+            ],
+        }
     }
-}
-# github.com/googleapis/java-aiplatform/issues/1056 (message);
-# GoogleCloudPlatform/cloud-logging-data-source-plugin#126 (reason, no domain)
-VERTEX_BAD_TOKEN = {
-    "error": {
-        "code": 401,
-        "message": f"Request had invalid authentication credentials. {OAUTH_HINT}",
-        "status": "UNAUTHENTICATED",
-        "details": [
-            {
-                "@type": f"{RPC}ErrorInfo",
-                "reason": "ACCESS_TOKEN_TYPE_UNSUPPORTED",
-                "metadata": {"service": "aiplatform.googleapis.com"},
-            }
-        ],
+
+
+def bad_token(method: str, service: str = "aiplatform.googleapis.com") -> dict:
+    """github.com/googleapis/java-aiplatform/issues/1056 (the message on aiplatform);
+    GoogleCloudPlatform/cloud-logging-data-source-plugin#126 (the reason, no domain)."""
+    return {
+        "error": {
+            "code": 401,
+            "message": f"Request had invalid authentication credentials. {OAUTH_HINT}",
+            "status": "UNAUTHENTICATED",
+            "details": [
+                {
+                    "@type": f"{RPC}ErrorInfo",
+                    "reason": "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+                    "metadata": {"method": method, "service": service},
+                }
+            ],
+        }
     }
-}
+
+
+VERTEX_NO_CREDENTIAL = vertex_no_credential(
+    PREDICTION.format(version="v1beta1", rpc="GenerateContent")
+)
+VERTEX_BAD_TOKEN = bad_token(PREDICTION.format(version="v1beta1", rpc="GenerateContent"))
 GEMINI_QUOTA_MESSAGE = (
     "You exceeded your current quota, please check your plan and billing details. For more"
     " information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
@@ -163,16 +176,58 @@ def test_gemini_no_key_on_a_listing_and_a_stream(keyed: TestClient) -> None:
 
 
 def test_vertex_answers_no_credential_with_401_credentials_missing(keyed: TestClient) -> None:
-    for path in (VERTEX, VERTEX_EXPRESS):
+    for path, version in ((VERTEX, "v1beta1"), (VERTEX_EXPRESS, "v1")):
         response = keyed.post(path, json=BODY)
         assert response.status_code == 401, response.text
-        assert response.json() == VERTEX_NO_CREDENTIAL
+        method = PREDICTION.format(version=version, rpc="GenerateContent")
+        assert response.json() == vertex_no_credential(method)
 
 
 def test_vertex_answers_a_bad_token_with_401_invalid_credentials(keyed: TestClient) -> None:
     response = keyed.post(VERTEX, json=BODY, headers={"Authorization": "Bearer ya29.not-valid"})
     assert response.status_code == 401, response.text
     assert response.json() == VERTEX_BAD_TOKEN
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "rpc"),
+    [
+        (
+            "POST",
+            f"/v1/publishers/google/models/{PRO}:countTokens",
+            "PredictionService.CountTokens",
+        ),
+        (
+            "POST",
+            f"/v1beta1/publishers/google/models/{PRO}:computeTokens",
+            "LlmUtilityService.ComputeTokens",
+        ),
+        ("GET", "/v1beta1/publishers/google/models", "ModelGardenService.ListPublisherModels"),
+        ("GET", f"/v1/publishers/google/models/{PRO}", "ModelGardenService.GetPublisherModel"),
+    ],
+)
+def test_vertex_names_the_rpc_it_refused(
+    keyed: TestClient, method: str, path: str, rpc: str
+) -> None:
+    response = keyed.request(method, path, json=BODY if method == "POST" else None)
+    assert response.status_code == 401, response.text
+    version = path.split("/")[1]
+    assert response.json() == vertex_no_credential(f"google.cloud.aiplatform.{version}.{rpc}")
+
+
+def test_gemini_answers_a_bad_token_as_google_does(keyed: TestClient) -> None:
+    for path, rpc in (
+        (GEMINI, "v1beta.GenerativeService.GenerateContent"),
+        ("/v1beta/files", "v1beta.FileService.ListFiles"),
+    ):
+        method = keyed.post if ":" in path else keyed.get
+        kwargs: dict[str, Any] = {"json": BODY} if ":" in path else {}
+        response = method(path, headers={"Authorization": "Bearer ya29.not-valid"}, **kwargs)
+        assert response.status_code == 401, response.text
+        expected = bad_token(
+            f"google.ai.generativelanguage.{rpc}", "generativelanguage.googleapis.com"
+        )
+        assert response.json() == expected
 
 
 def test_vertex_express_mode_answers_a_bad_key_with_400_api_key_invalid(

@@ -66,8 +66,7 @@ VERTEX_SERVICE = "aiplatform.googleapis.com"
 
 
 def error_info(reason: str, service: str, *, domain: str | None = "googleapis.com") -> dict:
-    """A google.rpc.ErrorInfo. Real answers also name the RPC in metadata.method; the
-    emulator names the service only (the method differs per route)."""
+    """A google.rpc.ErrorInfo naming the service; Refusal.error adds the RPC's name."""
     info: dict[str, Any] = {"@type": f"{RPC}ErrorInfo", "reason": reason}
     if domain is not None:
         info["domain"] = domain
@@ -95,13 +94,16 @@ class Refusal:
     kind: ErrorKind
     message: str
     details: tuple[dict[str, Any], ...] = ()
+    # The ErrorInfo names the RPC refused too (metadata.method), as Google's credential
+    # errors do; its bad-API-key answer names the service alone.
+    names_method: bool = False
 
-    def error(self, sources: str = "") -> ApiError:
-        return ApiError(
-            self.kind,
-            self.message.format(sources=sources),
-            details=copy.deepcopy(list(self.details)),
-        )
+    def error(self, sources: str = "", rpc: str | None = None) -> ApiError:
+        details = copy.deepcopy(list(self.details))
+        for detail in details if self.names_method and rpc else ():
+            if detail["@type"] == f"{RPC}ErrorInfo":
+                detail["metadata"] = {"method": rpc, **detail["metadata"]}
+        return ApiError(self.kind, self.message.format(sources=sources), details=details)
 
 
 KEY_NOT_VALID = "API key not valid. Please pass a valid API key."
@@ -133,7 +135,7 @@ def _key_invalid(service: str) -> Refusal:
 
 def _token_invalid(service: str) -> Refusal:
     details = (error_info("ACCESS_TOKEN_TYPE_UNSUPPORTED", service, domain=None),)
-    return Refusal(ErrorKind.UNAUTHENTICATED, TOKEN_NOT_VALID, details)
+    return Refusal(ErrorKind.UNAUTHENTICATED, TOKEN_NOT_VALID, details, names_method=True)
 
 
 # Surface name -> what it answers for each refused credential. The gateway keeps seed 001's
@@ -164,10 +166,42 @@ KEY_REFUSALS: dict[str, Mapping[Credential, Refusal]] = {
             ErrorKind.UNAUTHENTICATED,
             NO_CREDENTIAL,
             (error_info("CREDENTIALS_MISSING", VERTEX_SERVICE),),
+            names_method=True,
         ),
         # Express mode: an API key Google does not know.
         Credential.API_KEY: _key_invalid(VERTEX_SERVICE),
         Credential.TOKEN: _token_invalid(VERTEX_SERVICE),
+    },
+}
+
+
+# Surface name -> its RPCs' package ({version}: the path's v1, v1beta or v1beta1) and the
+# RPC behind each route: a model method by its name, else "<HTTP method> <collection or
+# member>" (generative_service.proto, model_service.proto, file_service.proto;
+# prediction_service.proto, llm_utility_service.proto, model_garden_service.proto).
+RPC_PACKAGES: dict[str, str] = {
+    "gemini": "google.ai.generativelanguage.{version}",
+    "vertex": "google.cloud.aiplatform.{version}",
+}
+RPCS: dict[str, dict[str, str]] = {
+    "gemini": {
+        "generateContent": "GenerativeService.GenerateContent",
+        "streamGenerateContent": "GenerativeService.StreamGenerateContent",
+        "countTokens": "GenerativeService.CountTokens",
+        "GET models": "ModelService.ListModels",
+        "GET model": "ModelService.GetModel",
+        "GET files": "FileService.ListFiles",
+        "GET file": "FileService.GetFile",
+        "DELETE file": "FileService.DeleteFile",
+        "POST files": "FileService.CreateFile",
+    },
+    "vertex": {
+        "generateContent": "PredictionService.GenerateContent",
+        "streamGenerateContent": "PredictionService.StreamGenerateContent",
+        "countTokens": "PredictionService.CountTokens",
+        "computeTokens": "LlmUtilityService.ComputeTokens",
+        "GET models": "ModelGardenService.ListPublisherModels",
+        "GET model": "ModelGardenService.GetPublisherModel",
     },
 }
 

@@ -55,7 +55,7 @@ def authenticate(request: Request, rt: Runtime, surface: Surface) -> str:
     found = surface.credential(request)
     key = found[1] if found else None
     if key is None or not rt.keys.accepts(PROVIDER_ID, key):
-        raise surface.key_refused(found)
+        raise surface.key_refused(found, request)
     return fingerprint(key)
 
 

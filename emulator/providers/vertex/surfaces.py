@@ -15,6 +15,8 @@ from emulator.core.errors import ApiError
 from emulator.core.http import bearer_token, header
 from emulator.providers.vertex.exceptions import (
     KEY_REFUSALS,
+    RPC_PACKAGES,
+    RPCS,
     Credential,
     Refusal,
     render_gateway_error,
@@ -44,6 +46,9 @@ CREDENTIALS: dict[KeySource, Credential] = {
     KeySource.GOOG_HEADER: Credential.API_KEY,
     KeySource.QUERY: Credential.API_KEY,
 }
+
+# A collection in a path -> what one of its members is called in exceptions.RPCS.
+_MEMBERS: dict[str, str] = {"models": "model", "files": "file"}
 
 _READERS: dict[KeySource, Callable[[Request], str | None]] = {
     KeySource.BEARER: bearer_token,
@@ -89,10 +94,28 @@ class Surface:
     def key_refusals(self) -> Mapping[Credential, Refusal]:
         return KEY_REFUSALS[self.name]
 
-    def key_refused(self, found: tuple[KeySource, str] | None) -> ApiError:
+    def key_refused(self, found: tuple[KeySource, str] | None, request: Request) -> ApiError:
         """The error this surface answers a missing (None) or unaccepted key with."""
         refusal = self.key_refusals[Credential.MISSING if found is None else CREDENTIALS[found[0]]]
-        return refusal.error(" or ".join(f"'{source.value}'" for source in self.key_sources))
+        sources = " or ".join(f"'{source.value}'" for source in self.key_sources)
+        return refusal.error(sources, self.rpc_name(request))
+
+    def rpc_name(self, request: Request) -> str | None:
+        """The full name of the RPC a request calls (exceptions.RPCS), e.g.
+        google.cloud.aiplatform.v1.PredictionService.GenerateContent; None if not listed."""
+        segments = request.url.path.strip("/").removeprefix("upload/").split("/")
+        last = segments[-1]
+        if ":" in last:  # a model method
+            route = last.rpartition(":")[2]
+        elif last in _MEMBERS:  # a collection
+            route = f"{request.method} {last}"
+        else:  # one member of a collection
+            route = f"{request.method} {_MEMBERS.get(segments[-2], '')}"
+        rpc = RPCS.get(self.name, {}).get(route)
+        package = RPC_PACKAGES.get(self.name)
+        if rpc is None or package is None:
+            return None
+        return f"{package.format(version=segments[0])}.{rpc}"
 
     def method_paths(self, method: Method) -> tuple[str, ...]:
         return tuple(f"{path}:{method.value}" for path in self.model_paths)
