@@ -29,7 +29,8 @@ Checks (any failure: exit 1):
 - every answer is within the contracts: its status is one its operation declares, its body
   validates against that status's schema (contracts.is_valid, explained by contracts.validate);
   an error status is one the profile injects (its message says "(injected fault)") or the rate
-  limit's 429, each with a Retry-After; downloads are images of the format their name says;
+  limit's 429 (on Google's paths both 429s are worded as Google's quota), each with a
+  Retry-After; downloads are images of the format their name says;
 - a connection closed without an answer (or a body that is not JSON) is accepted only as an
   injected fault: the bench reads the journal for the delivery faults the profile injects
   (GET /_emulator/requests?fault=drop) 4 times a second, checks it never skipped an entry, and
@@ -102,6 +103,9 @@ WALLET_BALANCE = 10**9  # in each provider's unit: no run ends in 402s
 DELIVERY_FAULTS = ("drop", "timeout", "malformed")  # the faults that spoil an answer
 INJECTED = b"(injected fault)"
 RATE_LIMITED = b"Rate limit exceeded"
+# Google's paths word every admission 429 (injected or the rate limit's) as Google words a
+# quota (emulator/providers/vertex/exceptions.py): the Gemini API's and Vertex AI's words.
+GOOGLE_QUOTA = (b"You exceeded your current quota", b"Resource exhausted. Please try again")
 # vibedream's and 3D AI Studio's moderation failures; the gateway blocks with promptFeedback.
 MODERATION_WORDS = ("moderation",)
 
@@ -258,6 +262,12 @@ def check_answer(
             fault = f"{status} injected"
         elif status == 429 and op.generates and RATE_LIMITED in content:
             fault = "429 rate limit"
+        elif (
+            status == 429
+            and ("429" in injected_statuses or op.generates)
+            and any(words in content for words in GOOGLE_QUOTA)
+        ):
+            fault = "429 quota (Google's words)"
         else:
             tally.violation(f"{where}: unexpected error {content[:200]!r}")
         if status in (429, 503) and not response.headers.get("retry-after", "").isdigit():

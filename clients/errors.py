@@ -2,15 +2,16 @@
 
 Each error carries the provider id, the HTTP status (None when no response came) and the
 provider's raw body (parsed JSON when it was JSON, else its text), so a caller can always see
-what the provider actually said. Messages quote the provider's message, never the API key.
+what the provider actually said, and ``retry_delay``: the seconds a Google body's RetryInfo
+asks to wait (None without one). Messages quote the provider's message, never the API key.
 
 | error | when |
 | --- | --- |
-| AuthenticationError | 401, 403 |
+| AuthenticationError | 401, 403; a 400 whose ErrorInfo says API_KEY_INVALID |
 | ValidationError | 400 (also 413, 415, 422), with ``field`` when the body names one |
 | InsufficientCreditsError | 402 |
 | NotFoundError | 404 (unknown model, expired job) |
-| RateLimitedError | 429 after the retries, with ``retry_after`` |
+| RateLimitedError | 429 after the retries, with ``retry_after`` (and ``retry_delay``) |
 | ServerError | 5xx after the retries (a poll or a download) |
 | ModerationError | the provider refused the prompt or withheld the image |
 | JobFailedError | an accepted job failed for another reason |
@@ -39,6 +40,7 @@ class ImageGenError(Exception):
         status: int | None = None,
         body: Any = None,
         code: str | None = None,
+        retry_delay: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -46,6 +48,9 @@ class ImageGenError(Exception):
         self.status = status
         self.body = body
         self.code = code  # the provider's machine-readable code or reason, when it gives one
+        # Seconds to wait before retrying, as the body says (Google's google.rpc.RetryInfo
+        # retryDelay); None when it says nothing. The Retry-After header is ``retry_after``.
+        self.retry_delay = retry_delay
 
 
 class ConfigurationError(ImageGenError, ValueError):
@@ -135,20 +140,38 @@ class ErrorDetails:
     message: str
     code: str | None = None
     field: str | None = None
+    retry_delay: float | None = None  # seconds, from a RetryInfo detail
+    reason: str | None = None  # an ErrorInfo detail's reason, e.g. API_KEY_INVALID
 
     @classmethod
-    def read(cls, message: str, code: object = None, field: object = None) -> ErrorDetails:
-        """From a body's values, keeping a code or field only when it is text."""
+    def read(
+        cls,
+        message: str,
+        code: object = None,
+        field: object = None,
+        *,
+        retry_delay: float | None = None,
+        reason: object = None,
+    ) -> ErrorDetails:
+        """From a body's values, keeping a code, field or reason only when it is text."""
         return cls(
             message,
             code if isinstance(code, str) else None,
             field if isinstance(field, str) else None,
+            retry_delay,
+            reason if isinstance(reason, str) else None,
         )
 
     @classmethod
     def unreadable(cls, body: object) -> ErrorDetails:
         """A body not in the provider's error shape: its start stands as the message."""
         return cls(str(body)[:300] if body else "no details given")
+
+
+# ErrorInfo reasons that say the credential was refused, whatever the HTTP status.
+AUTHENTICATION_REASONS = frozenset(
+    {"API_KEY_INVALID", "CREDENTIALS_MISSING", "ACCESS_TOKEN_TYPE_UNSUPPORTED"}
+)
 
 
 def error_for_status(
@@ -158,11 +181,18 @@ def error_for_status(
     details: ErrorDetails,
     retry_after: float | None = None,
 ) -> ImageGenError:
-    """The typed error for an HTTP error answer."""
+    """The typed error for an HTTP error answer. ``retry_after`` is the Retry-After header's
+    seconds; when it is absent, a RetryInfo in the body stands in for it."""
     code = f" {details.code}" if details.code else ""
     message = f"{provider}: HTTP {status}{code}: {details.message}"
     common: dict[str, Any] = {"provider": provider, "status": status, "body": body}
     common["code"] = details.code
+    common["retry_delay"] = details.retry_delay
+    if retry_after is None:
+        retry_after = details.retry_delay
+    if details.reason in AUTHENTICATION_REASONS:
+        # Google answers a bad API key with 400 INVALID_ARGUMENT: still the key's fault.
+        return AuthenticationError(message, **common)
     if status in (400, 413, 415, 422):
         return ValidationError(message, field=details.field, **common)
     if status in (401, 403):

@@ -222,8 +222,12 @@ class Wire:
         raw = body.text if isinstance(body, _NotJSON) else body
         if not isinstance(body, _NotJSON):
             self._check_contract(operation, status, body)
+        details = self.describe_error(raw)
+        # The Retry-After header, else the body's RetryInfo (Google's 429s carry one).
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        error = error_for_status(self.provider, status, raw, self.describe_error(raw), retry_after)
+        if retry_after is None:
+            retry_after = details.retry_delay
+        error = error_for_status(self.provider, status, raw, details, retry_after)
         if status == 429:
             # Refused, not processed: safe to send again, paid or not, if the wait is bearable.
             too_long = retry_after is not None and retry_after > self.retry.max_retry_after

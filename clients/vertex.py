@@ -55,6 +55,23 @@ _FIELD_FIRST = re.compile(
     r"^(?:\$\.)?(?P<field>[A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*)(?P<colon>:)?"
 )
 _FIELD_QUOTED = re.compile(r"\bat '(?P<field>[^']+)'")
+_RPC = "type.googleapis.com/google.rpc."
+# A google.protobuf.Duration in JSON: "26s", "38.804097346s".
+_DURATION = re.compile(r"^(?P<seconds>\d+(?:\.\d{1,9})?)s$")
+
+
+def _typed_details(details: object) -> dict[str, dict[str, Any]]:
+    """A Google error's `details`, by @type (the first of each type)."""
+    typed: dict[str, dict[str, Any]] = {}
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and isinstance(detail.get("@type"), str):
+            typed.setdefault(detail["@type"], detail)
+    return typed
+
+
+def _duration_seconds(value: object) -> float | None:
+    matched = _DURATION.match(value) if isinstance(value, str) else None
+    return float(matched["seconds"]) if matched else None
 
 
 class VertexProtocol(ProviderProtocol):
@@ -76,7 +93,15 @@ class VertexProtocol(ProviderProtocol):
         message = error["message"]
         # The gateway's code is text; Google's is the HTTP status, its name in `status`.
         code = error.get("code") if isinstance(error.get("code"), str) else error.get("status")
-        return ErrorDetails.read(message, code, _field_in(message))
+        typed = _typed_details(error.get("details"))
+        retry = typed.get(f"{_RPC}RetryInfo", {}).get("retryDelay")
+        return ErrorDetails.read(
+            message,
+            code,
+            _field_in(message),
+            retry_delay=_duration_seconds(retry),
+            reason=typed.get(f"{_RPC}ErrorInfo", {}).get("reason"),
+        )
 
     def generate(
         self,

@@ -204,7 +204,8 @@ def test_every_http_fault_answers_in_the_routes_error_shape(
     assert response.status_code == status
     found, message = error_of(call.shape, response)
     assert found == code
-    assert "injected" in message
+    # A 429 on Google's paths is worded as Google words a quota (test_vertex_keys_and_quotas).
+    assert "injected" in message or (call.shape == "google" and status == 429)
     assert response.headers.get("retry-after") == retry_after
     assert call.send(client, url).status_code == 200  # that request only
 

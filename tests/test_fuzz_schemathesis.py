@@ -59,7 +59,14 @@ def fuzz_config(
                 "^/v1(beta1?)?/(publishers/google/)?models$|^/(upload/)?v1(beta)?/files"
             ),
             "checks": {"unsupported_method": {"enabled": False}},
-        }
+        },
+        # Google answers a bad API key with 400 INVALID_ARGUMENT (ErrorInfo API_KEY_INVALID,
+        # issue 17), not the 401/403 Schemathesis's ignored_auth expects; every refused key
+        # on these paths is checked body and status in tests/test_vertex_keys_and_quotas.py.
+        {
+            "include-path-regex": "^/v1(beta1?)?/(models|files|publishers/google|projects/)",
+            "checks": {"ignored_auth": {"enabled": False}},
+        },
     ]
     if generate_content_examples is not None:
         operations.append(

@@ -248,7 +248,7 @@ def test_gateway_fault_in_the_gateways_error_shape(client: TestClient) -> None:
 
 def test_missing_key_is_refused_before_the_stream(client: TestClient) -> None:
     response = client.post(GEMINI.url("streamGenerateContent", query="?alt=sse"), json=body())
-    assert response.status_code == 401
+    assert response.status_code == 403  # the Gemini API's answer to no key at all
     contracts.validate("vertex", "error-google", response.json())
 
 

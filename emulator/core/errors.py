@@ -6,6 +6,7 @@ that owns the request path renders it in its own wire shape (see each provider's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +49,16 @@ DEFAULT_STATUS: dict[ErrorKind, int] = {
 STATUS_KIND: dict[int, ErrorKind] = {status: kind for kind, status in DEFAULT_STATUS.items()}
 
 
+@dataclass(frozen=True)
+class QuotaBreach:
+    """Which limit a 429 raised at admission (a rate limit, or an injected 429 fault) stands
+    for, for a provider whose error body names the quota (the Gemini API's QuotaFailure)."""
+
+    model: str | None
+    requests: int | None = None  # the configured limit, when there is one
+    per_seconds: float | None = None
+
+
 class ApiError(Exception):
     def __init__(
         self,
@@ -63,9 +74,9 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.headers = headers or {}
-        # Typed detail objects (plain dicts, each with an @type) for providers whose error
-        # bodies carry them, e.g. Google's google.rpc.BadRequest.
-        self.details = details
+        # Typed detail objects (google.rpc.*, each with an @type) for providers that send them.
+        self.details: list[dict[str, Any]] = list(details or [])
+        self.quota: QuotaBreach | None = None  # set on a 429 from admission (core/runtime.py)
 
     @property
     def status(self) -> int:

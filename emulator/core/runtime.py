@@ -10,6 +10,7 @@ from starlette.requests import Request
 from emulator.config import Config
 from emulator.core.auth import KeyPolicy
 from emulator.core.clock import CLOCKS, Clock
+from emulator.core.errors import ApiError, ErrorKind, QuotaBreach
 from emulator.core.faults import Decision, FaultPolicy
 from emulator.core.images import ImageCache
 from emulator.core.journal import Journal
@@ -78,19 +79,30 @@ class Runtime:
         rate_limited: bool = False,
     ) -> Decision:
         """Decide the request's fault and latency (raising an HTTP fault), then, for a request
-        that generates (`rate_limited`), take a token from the key's rate limit (raising 429)."""
-        decision = self.faults.decide(
-            request,
-            provider=provider,
-            route=route,
-            model=model,
-            owner=owner,
-            starts_job=starts_job,
-        )
-        if rate_limited and owner is not None:
-            limit, bucket = self.config.rate_limit(provider, model)
-            if limit is not None:
-                self.rate_limiter.take((provider, bucket, owner), limit, self.clock.now())
+        that generates (`rate_limited`), take a token from the key's rate limit (raising 429).
+        A 429 raised here carries the QuotaBreach it stands for (`ApiError.quota`)."""
+        try:
+            decision = self.faults.decide(
+                request,
+                provider=provider,
+                route=route,
+                model=model,
+                owner=owner,
+                starts_job=starts_job,
+            )
+            if rate_limited and owner is not None:
+                limit, bucket = self.config.rate_limit(provider, model)
+                if limit is not None:
+                    self.rate_limiter.take((provider, bucket, owner), limit, self.clock.now())
+        except ApiError as error:
+            if error.kind is ErrorKind.RATE_LIMITED and error.quota is None:
+                limit, _ = self.config.rate_limit(provider, model)
+                error.quota = QuotaBreach(
+                    model,
+                    limit.requests if limit is not None else None,
+                    limit.per_seconds if limit is not None else None,
+                )
+            raise
         return decision
 
     def load_scenarios(self) -> None:

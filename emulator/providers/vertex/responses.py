@@ -12,7 +12,6 @@ from starlette.requests import Request
 
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
-from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import Decision, Fault
 from emulator.core.http import JSONResponse, read_json
 from emulator.core.images import MIME_TYPES, ImageSpec, request_picture
@@ -54,14 +53,10 @@ IMAGE_FINISH_REASONS: dict[Category, str] = {
 
 
 def authenticate(request: Request, rt: Runtime, surface: Surface) -> str:
-    key = surface.api_key(request)
-    if not rt.keys.accepts(PROVIDER_ID, key):
-        if key is None:
-            sources = " or ".join(f"'{source.value}'" for source in surface.key_sources)
-            message = f"API key is missing. Send it as {sources}."
-        else:
-            message = "API key not valid. Please pass a valid API key."
-        raise ApiError(ErrorKind.UNAUTHENTICATED, message)
+    found = surface.credential(request)
+    key = found[1] if found else None
+    if key is None or not rt.keys.accepts(PROVIDER_ID, key):
+        raise surface.key_refused(found, request)
     return fingerprint(key)
 
 

@@ -4,7 +4,7 @@ answered, and whether Vertex's extra response fields are sent."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -13,7 +13,16 @@ from starlette.responses import Response
 
 from emulator.core.errors import ApiError
 from emulator.core.http import bearer_token, header
-from emulator.providers.vertex.exceptions import render_gateway_error, render_google_error
+from emulator.providers.vertex.exceptions import (
+    KEY_REFUSALS,
+    RPC_PACKAGES,
+    RPCS,
+    Credential,
+    Refusal,
+    render_gateway_error,
+    render_gemini_error,
+    render_vertex_error,
+)
 
 
 class KeySource(StrEnum):
@@ -30,6 +39,16 @@ class Method(StrEnum):
     COUNT_TOKENS = "countTokens"
     COMPUTE_TOKENS = "computeTokens"
 
+
+# Where a refused key was read -> what kind of credential it was (exceptions.KEY_REFUSALS).
+CREDENTIALS: dict[KeySource, Credential] = {
+    KeySource.BEARER: Credential.TOKEN,
+    KeySource.GOOG_HEADER: Credential.API_KEY,
+    KeySource.QUERY: Credential.API_KEY,
+}
+
+# A collection in a path -> what one of its members is called in exceptions.RPCS.
+_MEMBERS: dict[str, str] = {"models": "model", "files": "file"}
 
 _READERS: dict[KeySource, Callable[[Request], str | None]] = {
     KeySource.BEARER: bearer_token,
@@ -62,10 +81,43 @@ class Surface:
 
     serves_files: bool = False  # a Files API (files.py), and fileData parts naming its files
 
-    def api_key(self, request: Request) -> str | None:
+    def credential(self, request: Request) -> tuple[KeySource, str] | None:
+        """The first key found in the surface's key sources, and where it was found."""
         return next(
-            (key for source in self.key_sources if (key := _READERS[source](request))), None
+            ((source, key) for source in self.key_sources if (key := _READERS[source](request))),
+            None,
         )
+
+    def api_key(self, request: Request) -> str | None:
+        found = self.credential(request)
+        return found[1] if found else None
+
+    @property
+    def key_refusals(self) -> Mapping[Credential, Refusal]:
+        return KEY_REFUSALS[self.name]
+
+    def key_refused(self, found: tuple[KeySource, str] | None, request: Request) -> ApiError:
+        """The error this surface answers a missing (None) or unaccepted key with."""
+        refusal = self.key_refusals[Credential.MISSING if found is None else CREDENTIALS[found[0]]]
+        sources = " or ".join(f"'{source.value}'" for source in self.key_sources)
+        return refusal.error(sources, self.rpc_name(request))
+
+    def rpc_name(self, request: Request) -> str | None:
+        """The full name of the RPC a request calls (exceptions.RPCS), e.g.
+        google.cloud.aiplatform.v1.PredictionService.GenerateContent; None if not listed."""
+        segments = request.url.path.strip("/").removeprefix("upload/").split("/")
+        last = segments[-1]
+        if ":" in last:  # a model method
+            route = last.rpartition(":")[2]
+        elif last in _MEMBERS:  # a collection
+            route = f"{request.method} {last}"
+        else:  # one member of a collection
+            route = f"{request.method} {_MEMBERS.get(segments[-2], '')}"
+        rpc = RPCS.get(self.name, {}).get(route)
+        package = RPC_PACKAGES.get(self.name)
+        if rpc is None or package is None:
+            return None
+        return f"{package.format(version=segments[0])}.{rpc}"
 
     def method_paths(self, method: Method) -> tuple[str, ...]:
         return tuple(f"{path}:{method.value}" for path in self.model_paths)
@@ -97,7 +149,7 @@ GEMINI_API = Surface(
         "/upload/",
     ),
     key_sources=(KeySource.GOOG_HEADER, KeySource.QUERY, KeySource.BEARER),
-    render_error=render_google_error,
+    render_error=render_gemini_error,
     error_schema="error-google",
     vertex_fields=False,
     # model_service.proto (v1beta and v1): ListModels and GetModel.
@@ -120,7 +172,7 @@ VERTEX_AI = Surface(
     path_prefixes=("/v1beta1/", "/v1/publishers/", "/v1/projects/"),
     # Bearer (an access token); express mode sends an API key in the header or the query.
     key_sources=(KeySource.BEARER, KeySource.GOOG_HEADER, KeySource.QUERY),
-    render_error=render_google_error,
+    render_error=render_vertex_error,
     error_schema="error-google",
     vertex_fields=True,
     # model_garden_service.proto: GetPublisherModel in v1beta1 and v1, ListPublisherModels in
