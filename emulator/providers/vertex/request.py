@@ -90,6 +90,7 @@ class ImageRequest:
     max_output_tokens: int | None
     seed: int  # generationConfig.seed, else a hash of the request: same request, same image
     include_thoughts: bool = False  # thinkingConfig.includeThoughts: thought parts answered
+    wants_text: bool = True  # responseModalities includes TEXT: a text part is answered
 
     @property
     def source(self) -> bytes | None:
@@ -197,9 +198,13 @@ def _verified(
 
 
 def read_image_request(
-    body: dict[str, Any], model: Model, images: tuple[InputImage, ...]
+    body: dict[str, Any],
+    model: Model,
+    images: tuple[InputImage, ...],
+    default_mime: str = DEFAULT_OUTPUT_MIME,
 ) -> ImageRequest:
-    """The request's meaning, given its contract-valid body and its decoded input images."""
+    """The request's meaning, given its contract-valid body and its decoded input images;
+    `default_mime` is the output format when the body asks none (per model and surface)."""
     config = body.get("generationConfig", {})
     image_config = config.get("imageConfig", {})
     resolution = image_config.get("imageSize", DEFAULT_RESOLUTION)
@@ -209,7 +214,7 @@ def read_image_request(
     output_mime = (
         image_config.get("outputMimeType")
         or image_config.get("imageOutputOptions", {}).get("mimeType")
-        or DEFAULT_OUTPUT_MIME
+        or default_mime
     )
     texts = turn_texts(body)
     user_turns = [c for c in body["contents"] if c.get("role", "user") == "user"]
@@ -238,6 +243,7 @@ def read_image_request(
         max_output_tokens=config.get("maxOutputTokens"),
         seed=seed & 0x7FFFFFFF,
         include_thoughts=bool(config.get("thinkingConfig", {}).get("includeThoughts")),
+        wants_text="TEXT" in modalities,
     )
 
 
