@@ -90,8 +90,7 @@ DEFAULT_TRAFFIC = "ON_DEMAND"
 # A model turn's image part sent back without its thoughtSignature, on a surface the model's
 # signed_history names (positions 1-based): suurt8ll/open_webui_functions#225 quotes it.
 UNSIGNED_IMAGE_MESSAGE = (
-    "Image part is missing a thought_signature in content position {content},"
-    " part position {part}."
+    "Image part is missing a thought_signature in content position {content}, part position {part}."
 )
 
 
@@ -169,8 +168,10 @@ def require_signed_history(body: dict[str, Any], model: Model, surface: Surface)
         if content.get("role") != "model":
             continue
         for position, part in enumerate(content["parts"], start=1):
-            if "inlineData" in part and not part.get("thought") and not part.get(
-                "thoughtSignature"
+            if (
+                "inlineData" in part
+                and not part.get("thought")
+                and not part.get("thoughtSignature")
             ):
                 raise ApiError(
                     ErrorKind.INVALID_REQUEST,
