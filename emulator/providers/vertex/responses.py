@@ -64,9 +64,10 @@ _POLICY_MESSAGE = (
     " blocked images. Try rephrasing the prompt. If you think this was an error,"
     " [send feedback](https://ai.google.dev/gemini-api/docs/troubleshooting)."
 )
-# A withheld image's finishMessage, by finishReason, as Google words it (captures quoted in
-# the README's moderation section); NO_IMAGE comes without one, and no capture of
-# IMAGE_RECITATION's wording was found, so it has none either.
+# A withheld image's finishMessage, by finishReason, as Google words it in public captures of
+# real answers (Gemini API, gemini-3-pro-image-preview: IMAGE_SAFETY with "content": {},
+# candidatesTokenCount 0; a gateway capture for IMAGE_OTHER). NO_IMAGE comes without one; no
+# capture of IMAGE_RECITATION's wording was found, so it has none either.
 FINISH_MESSAGES: dict[str, str] = {
     "IMAGE_SAFETY": _POLICY_MESSAGE,
     "IMAGE_PROHIBITED_CONTENT": _POLICY_MESSAGE,
