@@ -300,7 +300,7 @@ def test_google_search_grounds_the_answer_in_served_placeholder_pages(
     assert support["groundingChunkIndices"] == [0, 1]
     for chunk in grounding["groundingChunks"]:
         web = chunk["web"]
-        assert web["uri"].startswith("http://testserver/grounding-api-redirect/")
+        assert web["uri"].startswith("http://testserver/assets/grounding-api-redirect/")
         assert ("domain" in web) is surface.vertex_fields
         page = client.get(web["uri"])
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -134,7 +134,9 @@ def test_row14_google_search_grounding(
         assert grounding.grounding_supports and grounding.grounding_chunks
         for chunk in grounding.grounding_chunks:
             assert chunk.web and chunk.web.uri and chunk.web.title
-            assert chunk.web.uri.startswith(live_server.base_url + "/grounding-api-redirect/")
+            assert chunk.web.uri.startswith(
+                live_server.base_url + "/assets/grounding-api-redirect/"
+            )
             assert (chunk.web.domain is not None) is vertex
             page = httpx.get(chunk.web.uri)
             assert page.status_code == 200 and "text/html" in page.headers["content-type"]

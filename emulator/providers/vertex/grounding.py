@@ -23,7 +23,9 @@ from starlette.responses import HTMLResponse
 
 from emulator.providers.vertex.surfaces import Surface
 
-REDIRECT_PATH = "/grounding-api-redirect/{token}"
+# Under the emulator's /assets/ (CORS-open, as its images are), Google's redirect path kept in it;
+# one segment more than an asset's /assets/{id}/{filename}, so the two never collide.
+REDIRECT_PATH = "/assets/grounding-api-redirect/{token}/source.html"
 
 
 @dataclass(frozen=True)
