@@ -228,6 +228,17 @@ def test_configured_rules_reach_the_new_finish_reasons(category: str, reason: st
     assert answer["candidates"][0]["finishReason"] == reason
 
 
+def test_a_seeded_probability_rule_injects_them_like_a_fault() -> None:
+    # The moderation rules' own random trigger (seeded: the same run replays) reaches the
+    # output-stage reasons, as the fault model's `moderation` reaches the prompt block.
+    rule = {"probability": 1.0, "stage": "output", "category": "no_image"}
+    config = emulator_config(providers={"vertex": {"moderation": [rule]}})
+    with contract_client(create_app(config)) as client:
+        for surface in SURFACES:
+            answer = generate(client, surface, body("a calm lake"))
+            assert answer["candidates"][0]["finishReason"] == "NO_IMAGE"
+
+
 def test_withheld_with_thoughts_keeps_only_the_thought_summary(client: TestClient) -> None:
     payload = body("a gore scene", thinkingConfig={"includeThoughts": True})
     parts = generate(client, GEMINI_API, payload)["candidates"][0]["content"]["parts"]
