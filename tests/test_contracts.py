@@ -135,7 +135,15 @@ def vx_withheld(finish_reason: str, *, with_image: bool) -> dict[str, Any]:
     candidate = body["candidates"][0]
     candidate["finishReason"] = finish_reason
     if not with_image:
-        candidate["content"]["parts"] = candidate["content"]["parts"][:1]
+        candidate["content"] = {}  # nothing shown: Google answers `"content": {}`
+    return body
+
+
+def vx_withheld_with_text(finish_reason: str) -> dict[str, Any]:
+    """A withheld image whose answer still has a text part (the emulator's answer before
+    issue 17): the text part claims an image that is not there."""
+    body = vx_withheld(finish_reason, with_image=True)
+    body["candidates"][0]["content"]["parts"] = body["candidates"][0]["content"]["parts"][:1]
     return body
 
 
@@ -418,6 +426,8 @@ def test_vertex_every_image_size_and_ratio_accepted() -> None:
         (vx_seed("response") | {"promptFeedback": BLOCKED}, "$.candidates"),
         (vx_withheld("IMAGE_SAFETY", with_image=True), "$.candidates[0].content.parts[1]"),
         (vx_withheld("NO_IMAGE", with_image=True), "$.candidates[0].content.parts[1]"),
+        (vx_withheld_with_text("IMAGE_SAFETY"), "$.candidates[0].content.parts[0]"),
+        (vx_withheld_with_text("IMAGE_RECITATION"), "$.candidates[0].content.parts[0]"),
     ],
     ids=[
         "no-candidates",
@@ -426,6 +436,8 @@ def test_vertex_every_image_size_and_ratio_accepted() -> None:
         "blocked-prompt-with-candidates",
         "withheld-image-with-image",
         "no-image-with-image",
+        "withheld-image-with-text",
+        "recited-image-with-text",
     ],
 )
 def test_vertex_response_rejected(instance: dict[str, Any], path: str) -> None:

@@ -95,8 +95,10 @@ def image_size(response: types.GenerateContentResponse) -> tuple[int, int]:
     assert len(images) == 1, parts_of(response)
     image = images[0]
     assert isinstance(image, types.Image)
-    assert image.mime_type == "image/png"
+    # PNG on the gateway and Vertex AI; the Gemini API answers Gemini 3 Pro Image in JPEG.
+    assert image.mime_type in ("image/png", "image/jpeg")
     assert image.image_bytes
+    assert image.image_bytes.startswith(b"\x89PNG" if image.mime_type == "image/png" else b"\xff")
     with Image.open(io.BytesIO(image.image_bytes)) as opened:
         return opened.size
 
@@ -192,7 +194,8 @@ def test_blocked_prompt_reads_as_prompt_feedback(surface: Surface) -> None:
     assert not response.candidates
     assert response.prompt_feedback is not None
     assert response.prompt_feedback.block_reason == types.BlockedReason.PROHIBITED_CONTENT
-    assert response.prompt_feedback.block_reason_message
+    # Vertex AI only: the Gemini API's PromptFeedback has no blockReasonMessage.
+    assert bool(response.prompt_feedback.block_reason_message) is (surface.name != "gemini")
 
 
 def test_withheld_image_reads_as_image_safety(surface: Surface) -> None:

@@ -96,7 +96,7 @@ def parts_of(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         part
         for chunk in chunks
         for c in chunk.get("candidates", [])
-        for part in c["content"]["parts"]
+        for part in c["content"].get("parts", [])
     ]
 
 
@@ -180,8 +180,9 @@ def test_the_image_comes_last_with_its_thought_signature(client: TestClient) -> 
     chunks = sse_chunks(stream(client, GEMINI, body(seed=3)))
     text, image = parts_of(chunks)
     assert "text" in text and "thoughtSignature" in text
-    assert image["inlineData"]["mimeType"] == "image/png"
-    assert base64.b64decode(image["inlineData"]["data"]).startswith(b"\x89PNG")
+    # The Gemini API answers Gemini 3 Pro Image in JPEG unless asked otherwise.
+    assert image["inlineData"]["mimeType"] == "image/jpeg"
+    assert base64.b64decode(image["inlineData"]["data"]).startswith(b"\xff\xd8\xff")
     assert image["thoughtSignature"]
 
 

@@ -34,6 +34,8 @@ class Category(StrEnum):
     BLOCKLIST = "blocklist"
     SAFETY = "safety"
     OTHER = "other"
+    RECITATION = "recitation"  # the output recites protected material (an image: withheld)
+    NO_IMAGE = "no_image"  # the model drew no image at all
 
 
 RULE_KEYS = ("word", "match", "probability", "stage", "category")

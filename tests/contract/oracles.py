@@ -49,8 +49,16 @@ def asked(call: Call) -> Asked:
     ]
     ratio = image.get("aspectRatio") or (POOL_BASE64[inline[0]] if inline else "1:1")
     mime = image.get("outputMimeType") or image.get("imageOutputOptions", {}).get("mimeType")
-    fmt = (mime or "image/png").removeprefix("image/")
+    fmt = (mime or default_mime(call.path)).removeprefix("image/")
     return Asked(fmt, PRO_SIZES[ratio][image.get("imageSize", "1K")], 1)
+
+
+def default_mime(path: str) -> str:
+    """DESIGN 3.2: the Gemini API answers Gemini 3 Pro Image in JPEG by default, Vertex (and
+    the gateway) in PNG."""
+    gemini_api = path.startswith(("/v1beta/models/", "/v1/models/"))
+    model = path.rpartition("/models/")[2].partition(":")[0]
+    return "image/jpeg" if gemini_api and model.startswith("gemini-3-pro-image") else "image/png"
 
 
 def may_lack_image(call: Call, answer: dict[str, Any]) -> bool:

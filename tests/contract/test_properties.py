@@ -53,7 +53,7 @@ def images_of(wire: Wire, call: Call) -> list[bytes]:
     and size); the count of all of them is checked."""
     answer, statuses = finish(wire, call)
     if wire.provider not in JOBS:
-        parts = answer["candidates"][0]["content"]["parts"]
+        parts = answer["candidates"][0]["content"].get("parts", [])
         found = [base64.b64decode(p["inlineData"]["data"]) for p in parts if "inlineData" in p]
         assert found or may_lack_image(call, answer), answer["candidates"][0]
         return found

@@ -37,6 +37,11 @@ class Model:
     refuses_system_instruction: tuple[str, ...] = ()
     gemini_api_model: Mapping[str, Any] = field(default_factory=dict)
     publisher_model: Mapping[str, Any] = field(default_factory=dict)
+    # By surface name: the output MIME type when the request asks none (else image/png).
+    output_mime: Mapping[str, str] = field(default_factory=dict)
+    # The surfaces refusing a model turn's image part sent back without its thoughtSignature.
+    signed_history: tuple[str, ...] = ()
+    search_grounding: bool = False  # tools [{googleSearch: {}}] answer groundingMetadata
 
     @property
     def ratios(self) -> list[str]:
@@ -88,6 +93,9 @@ def models() -> dict[str, Model]:
             refuses_system_instruction=tuple(entry.get("refuses_system_instruction", ())),
             gemini_api_model=entry.get("gemini_api_model", {}),
             publisher_model=entry.get("publisher_model", {}),
+            output_mime=entry.get("output_mime", {}),
+            signed_history=tuple(entry.get("signed_history", ())),
+            search_grounding=entry.get("search_grounding", False),
         )
         for model_id, entry in entries.items()
     }

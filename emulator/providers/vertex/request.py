@@ -203,6 +203,7 @@ class ImageRequest:
     # outputCompressionQuality (or imageOutputOptions.compressionQuality): the JPEG quality,
     # 0 to 100; None, the encoder's default. PNG is lossless and ignores it.
     output_quality: int | None = None
+    wants_text: bool = True  # responseModalities includes TEXT: a text part is answered
 
     @property
     def source(self) -> bytes | None:
@@ -328,9 +329,13 @@ def require_model_allows(body: dict[str, Any], model: Model, surface: str) -> No
 
 
 def read_image_request(
-    body: dict[str, Any], model: Model, images: tuple[InputImage, ...]
+    body: dict[str, Any],
+    model: Model,
+    images: tuple[InputImage, ...],
+    default_mime: str = DEFAULT_OUTPUT_MIME,
 ) -> ImageRequest:
-    """The request's meaning, given its contract-valid body and its decoded input images."""
+    """The request's meaning, given its contract-valid body and its decoded input images;
+    `default_mime` is the output format when the body asks none (per model and surface)."""
     config = body.get("generationConfig", {})
     image_config = config.get("imageConfig", {})
     resolution = image_config.get("imageSize", DEFAULT_RESOLUTION)
@@ -339,7 +344,7 @@ def read_image_request(
     _require_supported(model, "aspectRatio", ratio, model.ratios)
     output_options = image_config.get("imageOutputOptions", {})
     output_mime = (
-        image_config.get("outputMimeType") or output_options.get("mimeType") or DEFAULT_OUTPUT_MIME
+        image_config.get("outputMimeType") or output_options.get("mimeType") or default_mime
     )
     quality = image_config.get("outputCompressionQuality", output_options.get("compressionQuality"))
     texts = turn_texts(body)
@@ -370,6 +375,7 @@ def read_image_request(
         seed=seed & 0x7FFFFFFF,
         include_thoughts=bool(config.get("thinkingConfig", {}).get("includeThoughts")),
         output_quality=None if quality is None or output_format != "jpeg" else int(quality),
+        wants_text="TEXT" in modalities,
     )
 
 

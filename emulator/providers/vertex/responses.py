@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -12,14 +13,17 @@ from starlette.requests import Request
 
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
+from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import Decision, Fault
-from emulator.core.http import JSONResponse, read_json
+from emulator.core.http import JSONResponse, header, read_json
 from emulator.core.images import MIME_TYPES, ImageSpec, request_picture
 from emulator.core.moderation import FORCED, Category, Stage, Verdict
 from emulator.core.runtime import Runtime, runtime
 from emulator.providers.vertex.catalog import Model, served_model
 from emulator.providers.vertex.fileparts import file_resolver
+from emulator.providers.vertex.grounding import grounding_metadata, wants_search
 from emulator.providers.vertex.request import (
+    DEFAULT_OUTPUT_MIME,
     FileResolver,
     ImageRequest,
     InputImage,
@@ -42,6 +46,8 @@ BLOCK_REASONS: dict[Category, str] = {
     Category.BLOCKLIST: "BLOCKLIST",
     Category.SAFETY: "SAFETY",
     Category.OTHER: "OTHER",
+    Category.RECITATION: "OTHER",
+    Category.NO_IMAGE: "OTHER",
 }
 # A withheld image: the candidate's finishReason by category.
 IMAGE_FINISH_REASONS: dict[Category, str] = {
@@ -49,7 +55,45 @@ IMAGE_FINISH_REASONS: dict[Category, str] = {
     Category.BLOCKLIST: "IMAGE_PROHIBITED_CONTENT",
     Category.SAFETY: "IMAGE_SAFETY",
     Category.OTHER: "IMAGE_OTHER",
+    Category.RECITATION: "IMAGE_RECITATION",
+    Category.NO_IMAGE: "NO_IMAGE",
 }
+_POLICY_MESSAGE = (
+    "Unable to show the generated image. The image was filtered out because it violated"
+    " Google's [Generative AI Prohibited Use policy]"
+    "(https://policies.google.com/terms/generative-ai/use-policy). You will not be charged for"
+    " blocked images. Try rephrasing the prompt. If you think this was an error,"
+    " [send feedback](https://ai.google.dev/gemini-api/docs/troubleshooting)."
+)
+# A withheld image's finishMessage, by finishReason, as Google words it in public captures of
+# real answers (Gemini API, gemini-3-pro-image-preview: IMAGE_SAFETY with "content": {},
+# candidatesTokenCount 0; a gateway capture for IMAGE_OTHER). NO_IMAGE comes without one; no
+# capture of IMAGE_RECITATION's wording was found, so it has none either.
+FINISH_MESSAGES: dict[str, str] = {
+    "IMAGE_SAFETY": _POLICY_MESSAGE,
+    "IMAGE_PROHIBITED_CONTENT": _POLICY_MESSAGE,
+    "IMAGE_OTHER": (
+        "Unable to show the generated image. The model could not generate the image based on"
+        " the prompt provided. You will not be charged for this request. Try rephrasing the"
+        " prompt."
+    ),
+}
+# usageMetadata.trafficType on Vertex AI, from the request's headers (Vertex AI docs, "Use
+# Provisioned Throughput": X-Vertex-AI-LLM-Request-Type dedicated uses Provisioned Throughput
+# only, shared pay-as-you-go only; X-Vertex-AI-LLM-Shared-Request-Type priority or flex picks
+# the pay-as-you-go tier). Values are read case-insensitively; any other is ON_DEMAND.
+TRAFFIC_HEADER_SURFACES = frozenset({"vertex"})  # the gateway sends its own headers on
+REQUEST_TYPE_TRAFFIC: dict[str, str] = {"dedicated": "PROVISIONED_THROUGHPUT"}
+SHARED_REQUEST_TYPE_TRAFFIC: dict[str, str] = {
+    "priority": "ON_DEMAND_PRIORITY",
+    "flex": "ON_DEMAND_FLEX",
+}
+DEFAULT_TRAFFIC = "ON_DEMAND"
+# A model turn's image part sent back without its thoughtSignature, on a surface the model's
+# signed_history names (positions 1-based): suurt8ll/open_webui_functions#225 quotes it.
+UNSIGNED_IMAGE_MESSAGE = (
+    "Image part is missing a thought_signature in content position {content}, part position {part}."
+)
 
 
 def authenticate(request: Request, rt: Runtime, surface: Surface) -> str:
@@ -90,10 +134,17 @@ async def answer_request(
     body = normalise_names(await read_json(request, rt.config.max_body_bytes))
     check_request(surface.request_schema, body)
     require_model_allows(body, model, surface.name)
+    require_signed_history(body, model, surface)
     images = await decode_images(body, rt, file_resolver(rt, surface, owner))
-    asked = read_image_request(body, model, images)
+    default_mime = model.output_mime.get(surface.name, DEFAULT_OUTPUT_MIME)
+    asked = read_image_request(body, model, images, default_mime)
     forced = FORCED if fate is not None and fate.moderated else None
-    answered = await answer(rt, surface, model, asked, forced)
+    context = AnswerContext(
+        traffic_type=traffic_type(request, surface),
+        grounded=model.search_grounding and wants_search(body),
+        base_url=str(request.base_url),
+    )
+    answered = await answer(rt, surface, model, asked, forced, context)
     # Charged by tokens once the answer is known; a balance that cannot pay is refused.
     rt.wallets.charge(
         PROVIDER_ID,
@@ -105,6 +156,46 @@ async def answer_request(
         now=rt.clock.now(),
     )
     return answered, decision
+
+
+def require_signed_history(body: dict[str, Any], model: Model, surface: Surface) -> None:
+    """On the surfaces that ask it of the model, every image part of a model turn sent back
+    carries its thoughtSignature (thought parts excepted), else a 400."""
+    if surface.name not in model.signed_history:
+        return
+    for turn, content in enumerate(body["contents"], start=1):
+        if content.get("role") != "model":
+            continue
+        for position, part in enumerate(content["parts"], start=1):
+            if (
+                "inlineData" in part
+                and not part.get("thought")
+                and not part.get("thoughtSignature")
+            ):
+                raise ApiError(
+                    ErrorKind.INVALID_REQUEST,
+                    UNSIGNED_IMAGE_MESSAGE.format(content=turn, part=position),
+                )
+
+
+def traffic_type(request: Request, surface: Surface) -> str:
+    """usageMetadata.trafficType: how the request is billed (see REQUEST_TYPE_TRAFFIC)."""
+    if surface.name not in TRAFFIC_HEADER_SURFACES:
+        return DEFAULT_TRAFFIC
+    request_type = (header(request, b"x-vertex-ai-llm-request-type") or "").strip().lower()
+    if request_type in REQUEST_TYPE_TRAFFIC:
+        return REQUEST_TYPE_TRAFFIC[request_type]
+    shared = (header(request, b"x-vertex-ai-llm-shared-request-type") or "").strip().lower()
+    return SHARED_REQUEST_TYPE_TRAFFIC.get(shared, DEFAULT_TRAFFIC)
+
+
+@dataclass(frozen=True)
+class AnswerContext:
+    """What the answer takes from the request beyond its body's meaning."""
+
+    traffic_type: str = DEFAULT_TRAFFIC
+    grounded: bool = False  # tools offer Google Search to a model that takes it
+    base_url: str = "http://localhost/"  # where the grounding pages are served
 
 
 async def decode_images(
@@ -124,8 +215,14 @@ async def decode_images(
 
 
 async def answer(
-    rt: Runtime, surface: Surface, model: Model, asked: ImageRequest, forced: Verdict | None
+    rt: Runtime,
+    surface: Surface,
+    model: Model,
+    asked: ImageRequest,
+    forced: Verdict | None,
+    context: AnswerContext | None = None,
 ) -> dict:
+    context = context or AnswerContext()
     now = rt.clock.now()
     # The picture and the counts follow the request; the id, unique per answer, follows the
     # emulator's seeded generator (a run replays with --seed).
@@ -140,21 +237,27 @@ async def answer(
     }
     body: dict[str, Any] = {}
     if verdict is not None and verdict.stage is Stage.PROMPT:
-        body["promptFeedback"] = {
-            "blockReason": BLOCK_REASONS[verdict.category],
-            "blockReasonMessage": f"The prompt was blocked ({verdict.category.value}).",
-        }
+        feedback = {"blockReason": BLOCK_REASONS[verdict.category]}
+        if surface.vertex_fields:  # PromptFeedback of the Gemini API has no such field
+            feedback["blockReasonMessage"] = f"The prompt was blocked ({verdict.category.value})."
+        body["promptFeedback"] = feedback
         usage["totalTokenCount"] = prompt_tokens
     else:
         thoughts = draw.randint(*model.thoughts_tokens)
         candidate, output_tokens = await candidate_for(rt, model, asked, verdict, draw)
+        if not surface.vertex_fields:
+            candidate["index"] = 0  # Vertex AI leaves a zero index out, the Gemini API not
+        if context.grounded:
+            candidate["groundingMetadata"] = grounding_metadata(
+                surface, asked.prompt, context.base_url, candidate["content"].get("parts", [])
+            )
         body["candidates"] = [candidate]
         usage.update(output_tokens)
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
         usage["totalTokenCount"] = prompt_tokens + usage.get("candidatesTokenCount", 0) + thoughts
     if surface.vertex_fields:
-        usage["trafficType"] = "ON_DEMAND"
+        usage["trafficType"] = context.traffic_type
     body["usageMetadata"] = usage
     body["modelVersion"] = model.model_version
     if surface.vertex_fields:
@@ -170,17 +273,17 @@ async def candidate_for(
     verdict: Verdict | None,
     draw: random.Random,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(candidate, its token counts) for a prompt that passed moderation."""
+    """(candidate, its token counts) for a prompt that passed moderation. A text part only
+    when TEXT is among the responseModalities; a withheld image leaves no part claiming one."""
     width, height = model.dimensions(asked.ratio, asked.resolution)
     image_tokens = model.output_image_tokens[asked.resolution] if asked.wants_image else 0
     kind = "edited" if asked.images else "generated"
     reply = f"Here is the {kind} {width}x{height} image: {asked.prompt}".strip()
     if not asked.wants_image:
         reply = f"(text only: IMAGE was not among the responseModalities) {asked.prompt}".strip()
-    signature = base64.b64encode(draw.randbytes(48)).decode()
-    parts: list[dict[str, Any]] = [{"text": reply, "thoughtSignature": signature}]
+    text_signature = base64.b64encode(draw.randbytes(48)).decode()
+    reply_tokens = text_tokens(reply) if asked.wants_text or not asked.wants_image else 0
     finish = "STOP"
-    reply_tokens = text_tokens(reply)
     if (
         asked.max_output_tokens is not None
         and asked.max_output_tokens < reply_tokens + image_tokens
@@ -188,8 +291,12 @@ async def candidate_for(
         # Not enough room for the image: Google stops at the limit.
         finish, image_tokens = "MAX_TOKENS", 0
     elif verdict is not None and asked.wants_image:
-        finish, image_tokens = IMAGE_FINISH_REASONS[verdict.category], 0
-    elif asked.wants_image:
+        # Withheld: nothing is shown, nothing charged (Google: "You will not be charged").
+        finish, image_tokens, reply_tokens = IMAGE_FINISH_REASONS[verdict.category], 0, 0
+    parts: list[dict[str, Any]] = []
+    if reply_tokens:
+        parts.append({"text": reply, "thoughtSignature": text_signature})
+    if finish == "STOP" and asked.wants_image:
         data = await rt.images.get(image_spec(model, asked, width, height))
         parts.append(
             {
@@ -204,15 +311,15 @@ async def candidate_for(
         drafts = model.interim_images if finish == "STOP" and asked.wants_image else 0
         parts[:0] = await thought_parts(rt, model, asked, width, height, drafts)
     candidate: dict[str, Any] = {
-        "content": {"role": "model", "parts": parts},
+        # A withheld image with nothing else to show: `"content": {}`, as Google answers it.
+        "content": {"role": "model", "parts": parts} if parts else {},
         "finishReason": finish,
     }
-    if finish.startswith("IMAGE_"):
-        candidate["finishMessage"] = "The generated image was withheld by the safety filter."
-    counts = {
-        "candidatesTokenCount": reply_tokens + image_tokens,
-        "candidatesTokensDetails": modality_counts(reply_tokens, image_tokens),
-    }
+    if finish in FINISH_MESSAGES:
+        candidate["finishMessage"] = FINISH_MESSAGES[finish]
+    counts: dict[str, Any] = {"candidatesTokenCount": reply_tokens + image_tokens}
+    if reply_tokens or image_tokens:
+        counts["candidatesTokensDetails"] = output_counts(reply_tokens, image_tokens)
     return candidate, counts
 
 
@@ -271,6 +378,15 @@ def image_spec(
 def input_tokens(model: Model, asked: ImageRequest) -> tuple[int, int]:
     """The request's input tokens: (text, images)."""
     return prompt_tokens(model, asked.text, len(asked.images))
+
+
+def output_counts(text: int, image: int) -> list[dict[str, Any]]:
+    """candidatesTokensDetails: a modality only when the answer holds some of it."""
+    return [
+        {"modality": modality, "tokenCount": count}
+        for modality, count in (("TEXT", text), ("IMAGE", image))
+        if count
+    ]
 
 
 def modality_counts(text: int, image: int) -> list[dict[str, Any]]:

@@ -14,8 +14,11 @@ The wire format is Google's, as recorded in public captures:
   pretty-printed with two-space indents, `[{` to open, `\\n,\\r\\n` between elements,
   `\\n]` to close.
 - Interim chunks: on the Gemini API a running usageMetadata (prompt counts, the candidates'
-  tokens so far, thoughts); on Vertex AI `{"trafficType": "ON_DEMAND"}` only. The Gemini API's
-  candidates carry `index: 0` and put `parts` before `role`; Vertex puts `role` first.
+  tokens so far, thoughts); on Vertex AI `{"trafficType": ...}` only (the answer's). The
+  Gemini API's candidates carry `index: 0` (copied from the unary candidate into every
+  chunk) and put `parts` before `role`; Vertex puts `role` first. A grounded answer's
+  groundingMetadata rides on the last chunk, with finishReason. A candidate with no parts (a
+  withheld image, `"content": {}`) is one chunk: the unary answer.
 Sources are named in the README's streaming section.
 """
 
@@ -36,7 +39,8 @@ from emulator.providers.vertex.surfaces import Method, Surface
 
 SSE_MEDIA_TYPE = "text/event-stream"
 JSON_MEDIA_TYPE = "application/json; charset=UTF-8"
-INTERIM_VERTEX_USAGE = {"trafficType": "ON_DEMAND"}
+# What the last chunk's candidate carries besides its part, in the unary candidate's order.
+LAST_CHUNK_FIELDS = ("finishReason", "finishMessage", "index", "groundingMetadata")
 
 
 def _google_escapes(text: str) -> str:
@@ -91,8 +95,8 @@ async def stream_generate_content(request: Request, surface: Surface) -> Streami
 
 def chunks_of(answer: dict[str, Any], surface: Surface) -> list[dict[str, Any]]:
     """The unary answer as the chunks of its stream (see the module docstring)."""
-    if "candidates" not in answer:
-        return [answer]  # a blocked prompt: one chunk, the whole answer
+    if "candidates" not in answer or not answer["candidates"][0]["content"].get("parts"):
+        return [answer]  # a blocked prompt, or nothing to show: one chunk, the whole answer
     candidate = answer["candidates"][0]
     parts = candidate["content"]["parts"]
     usage = answer["usageMetadata"]
@@ -111,12 +115,8 @@ def chunks_of(answer: dict[str, Any], surface: Surface) -> list[dict[str, Any]]:
         if not part.get("thought"):
             answered_tokens += text_tokens(part["text"]) if "text" in part else image_tokens
         streamed = _candidate(surface, part)
-        if last:
-            streamed.update(
-                {k: candidate[k] for k in ("finishReason", "finishMessage") if k in candidate}
-            )
-        if not surface.vertex_fields:
-            streamed["index"] = 0
+        fields = LAST_CHUNK_FIELDS if last else ("index",)
+        streamed.update({k: candidate[k] for k in fields if k in candidate})
         chunks.append(
             {
                 "candidates": [streamed],
@@ -135,7 +135,7 @@ def _candidate(surface: Surface, part: dict[str, Any]) -> dict[str, Any]:
 
 def _interim_usage(surface: Surface, usage: dict[str, Any], answered: int) -> dict[str, Any]:
     if surface.vertex_fields:
-        return dict(INTERIM_VERTEX_USAGE)
+        return {"trafficType": usage["trafficType"]}
     prompt, thoughts = usage["promptTokenCount"], usage.get("thoughtsTokenCount", 0)
     interim: dict[str, Any] = {"promptTokenCount": prompt}
     if answered:

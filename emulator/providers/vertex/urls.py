@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator.providers.vertex import files
+from emulator.providers.vertex import files, grounding
 from emulator.providers.vertex.model_info import get_model, list_models
 from emulator.providers.vertex.responses import generate_content
 from emulator.providers.vertex.streaming import stream_generate_content
@@ -67,3 +67,6 @@ routes += [
     for version in files.VERSIONS
     for path, handler, methods in FILE_ROUTES
 ]
+
+# The placeholder pages grounded answers cite (grounding.py): Google's redirect path, here.
+routes.append(Route(grounding.REDIRECT_PATH, grounding.redirect_page, methods=["GET"]))
