@@ -425,3 +425,38 @@ def test_signed_or_elsewhere_an_image_in_a_model_turn_is_taken(
 ) -> None:
     answer = generate(client, surface, history(signed, model), model=model)
     assert answer["candidates"][0]["finishReason"] == "STOP"
+
+
+# --- row 16 through the fault model: the moderation fault names the verdict ----------------
+
+
+@pytest.mark.parametrize("surface", SURFACES, ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    ("category", "reason"),
+    [("no_image", "NO_IMAGE"), ("recitation", "IMAGE_RECITATION"), ("safety", "IMAGE_SAFETY")],
+)
+def test_a_moderation_fault_withholds_the_image_as_it_names(
+    client: TestClient, surface: Surface, category: str, reason: str
+) -> None:
+    fault = {"X-Emulator-Fault": f"moderation; stage=output; category={category}"}
+    answer = generate(client, surface, body(), headers=fault)
+    candidate = answer["candidates"][0]
+    assert candidate["finishReason"] == reason
+    assert not images_of(answer)
+    assert answer["usageMetadata"].get("candidatesTokenCount", 0) == 0
+
+
+def test_a_plain_moderation_fault_still_blocks_the_prompt(client: TestClient) -> None:
+    answer = generate(client, GEMINI_API, body(), headers={"X-Emulator-Fault": "moderation"})
+    assert "candidates" not in answer and answer["promptFeedback"]["blockReason"] == "OTHER"
+
+
+@pytest.mark.parametrize(
+    "value", ["moderation; category=nonsense", "moderation; stage=later", "429; stage=output"]
+)
+def test_a_bad_moderation_option_is_a_400(client: TestClient, value: str) -> None:
+    url = PATHS[GEMINI_API.name].format(model=PRO, method="generateContent")
+    headers = {**HEADERS[GEMINI_API.name], "X-Emulator-Fault": value}
+    response = client.post(url, json=body(), headers=headers)
+    assert response.status_code == 400
+    assert "x-emulator-fault" in response.json()["error"]["message"]

@@ -14,6 +14,7 @@ core/delivery.py; a job fault (`moderation`, `job:500`) is a JobFate the provide
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -108,18 +109,32 @@ def canonical_name(name: str) -> str:
 class Fault:
     name: str  # canonical: one of NAMES
     retry_after: int = DEFAULT_RETRY_AFTER  # seconds, sent as Retry-After on a 429 or 503
+    # `moderation` only: how the moderation verdict reads (core/moderation.py Stage and
+    # Category); None leaves the provider's default, a blocked prompt.
+    stage: str | None = None
+    category: str | None = None
 
     @classmethod
     def parse(cls, value: str) -> Fault:
-        """`429`, `rate_limited`, or `429; retry-after=5`; ValueError with a readable reason."""
-        name, _, options = value.partition(";")
-        retry_after = DEFAULT_RETRY_AFTER
-        key, _, number = options.partition("=")
-        if key.strip():
-            if key.strip().lower() != "retry-after" or not number.strip().isdigit():
-                raise ValueError("the only option is retry-after=<whole seconds>")
-            retry_after = int(number)
-        return cls(canonical_name(name), retry_after)
+        """`429`, `rate_limited`, `429; retry-after=5`, or `moderation; stage=output;
+        category=no_image`; ValueError with a readable reason."""
+        name, *options = value.split(";")
+        fault = cls(canonical_name(name))
+        for option in options:
+            key, _, raw = option.partition("=")
+            key, raw = key.strip().lower(), raw.strip().lower()
+            if not key:
+                continue
+            if key == "retry-after" and raw.isdigit():
+                fault = dataclasses.replace(fault, retry_after=int(raw))
+            elif key in ("stage", "category") and fault.name == MODERATION:
+                fault = dataclasses.replace(fault, **{key: _moderation_value(key, raw)})
+            else:
+                raise ValueError(
+                    "the options are retry-after=<whole seconds>, and for moderation"
+                    " stage=<prompt|output> and category=<name>"
+                )
+        return fault
 
     @property
     def http_kind(self) -> ErrorKind | None:
@@ -146,14 +161,31 @@ class JobFate:
     """How a job a request starts must end, when something other than its request decides."""
 
     moderated: bool = False  # fails with the provider's own moderation message
+    moderation_stage: str | None = None  # how that verdict reads, when the fault said
+    moderation_category: str | None = None
     failure: str | None = None  # fails with this reason
     status: str | None = None  # the HTTP status of that failure, e.g. "500"
     finish_at: float | None = None  # ends at this time on the emulator's clock (scenarios)
 
 
+def _moderation_value(key: str, raw: str) -> str:
+    # Imported here: core/moderation.py reads the config, which reads this module.
+    from emulator.core.moderation import Category, Stage
+
+    allowed = [member.value for member in (Stage if key == "stage" else Category)]
+    if raw not in allowed:
+        raise ValueError(f"moderation {key} is one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def fate_of(fault: Fault | None, finish_at: float | None = None) -> JobFate | None:
     if fault is not None and fault.name == MODERATION:
-        return JobFate(moderated=True, finish_at=finish_at)
+        return JobFate(
+            moderated=True,
+            finish_at=finish_at,
+            moderation_stage=fault.stage,
+            moderation_category=fault.category,
+        )
     if fault is not None and fault.name.startswith(JOB_PREFIX):
         status = fault.name.removeprefix(JOB_PREFIX)
         reason = JOB_FAILURE_REASON.format(status=status)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
-from emulator.core.faults import Decision, Fault
+from emulator.core.faults import Decision, Fault, JobFate
 from emulator.core.http import JSONResponse, header, read_json
 from emulator.core.images import MIME_TYPES, ImageSpec, request_picture
 from emulator.core.moderation import FORCED, Category, Stage, Verdict
@@ -96,6 +96,15 @@ UNSIGNED_IMAGE_MESSAGE = (
 )
 
 
+def forced_verdict(fate: JobFate) -> Verdict:
+    """The verdict a `moderation` fault forces: a blocked prompt unless it names another."""
+    return Verdict(
+        Stage(fate.moderation_stage or FORCED.stage),
+        Category(fate.moderation_category or FORCED.category),
+        FORCED.trigger,
+    )
+
+
 def authenticate(request: Request, rt: Runtime, surface: Surface) -> str:
     found = surface.credential(request)
     key = found[1] if found else None
@@ -138,7 +147,7 @@ async def answer_request(
     images = await decode_images(body, rt, file_resolver(rt, surface, owner))
     default_mime = model.output_mime.get(surface.name, DEFAULT_OUTPUT_MIME)
     asked = read_image_request(body, model, images, default_mime)
-    forced = FORCED if fate is not None and fate.moderated else None
+    forced = forced_verdict(fate) if fate is not None and fate.moderated else None
     context = AnswerContext(
         traffic_type=traffic_type(request, surface),
         grounded=model.search_grounding and wants_search(body),
