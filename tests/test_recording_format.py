@@ -29,7 +29,7 @@ from emulator.recording import (
     read_recordings,
     write_har,
 )
-from emulator.recording.sanitise import REDACTED, describe_image
+from emulator.recording.sanitise import REDACTED, describe_image, placeholder_images
 from tests.conftest import AUTH
 from tests.conftest import KEY as TEST_KEY
 from tests.images import data_uri, encoded
@@ -259,6 +259,27 @@ def test_request_images_become_descriptors(
     assert image["thumbnail"].startswith("data:image/jpeg;base64,")
 
 
+def test_placeholders_restore_a_string_of_the_kind_each_descriptor_replaced() -> None:
+    request = {"prompt": "p", "images": [data_uri("PNG", size=(8, 8)), data_uri("JPEG")]}
+    entry = build_entry(
+        "POST",
+        "https://x.example/v1/images/gemini/3/pro/edit/",
+        BEARER,
+        body(request),
+        200,
+        JSON,
+        b"{}",
+        at(0),
+    )
+    restored = placeholder_images(entry.request_json())
+    assert [uri.partition(";")[0] for uri in restored["images"]] == [
+        "data:image/png",
+        "data:image/jpeg",
+    ]
+    assert entry.request_contract is not None
+    contracts.validate("3daistudio", entry.request_contract, restored)
+
+
 def test_undecodable_image_data_is_described_by_size_and_hash() -> None:
     junk = b"not an image at all" * 10
     request = {
@@ -294,6 +315,34 @@ def test_undecodable_image_data_is_described_by_size_and_hash() -> None:
         }
     }
     assert describe_image(b"")["_imagegen_image"]["bytes"] == 0
+
+
+def test_a_heif_image_is_named_but_not_measured() -> None:
+    heic = b"\x00\x00\x00\x18ftypheic" + bytes(64)
+    image = describe_image(heic)["_imagegen_image"]
+    assert image == {
+        "format": "heic",
+        "width": None,
+        "height": None,
+        "bytes": len(heic),
+        "sha256": hashlib.sha256(heic).hexdigest(),
+    }
+
+
+def test_cookie_attributes_and_urls_without_keys_are_left_alone() -> None:
+    url = "https://x.example/v1beta/files?pageSize=10&pageToken=a%20b"
+    entry = build_entry(
+        "GET",
+        url,
+        BEARER,
+        None,
+        200,
+        [("Set-Cookie", f"sid={COOKIE}; Domain=x.example; Path=/"), *JSON],
+        body({"note": "served by x.example"}),
+        at(0),
+    )
+    assert entry.url == url
+    assert entry.response_json() == {"note": "served by x.example"}
 
 
 def test_a_data_uri_inside_a_text_is_summarised() -> None:
@@ -668,3 +717,9 @@ def test_the_emulators_traffic_records_and_its_answers_still_match_their_contrac
     image = next(p for p in parts if "inlineData" in p)["inlineData"]["data"]["_imagegen_image"]
     assert (image["width"], image["height"]) == (1024, 1024)
     assert entries[3].response_size > path.stat().st_size
+    # With its images back as placeholders, the answer matches its contract again.
+    answer = placeholder_images(entries[3].response_json())
+    assert entries[3].response_contract == "response-gemini"
+    contracts.validate("vertex", entries[3].response_contract, answer)
+    placeholder = next(p for p in answer["candidates"][0]["content"]["parts"] if "inlineData" in p)
+    assert base64.b64decode(placeholder["inlineData"]["data"]).startswith(b"\xff\xd8")

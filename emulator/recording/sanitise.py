@@ -22,7 +22,7 @@ import io
 import json
 import re
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
@@ -41,6 +41,7 @@ __all__ = [
     "Redactor",
     "describe_image",
     "filter_headers",
+    "placeholder_images",
     "sanitise_body",
     "sanitise_url",
     "secrets_in_headers",
@@ -148,9 +149,13 @@ def secrets_in_headers(headers: Iterable[tuple[str, str]]) -> set[str]:
         if lower not in SECRET_HEADERS:
             continue
         found.add(value.strip())
-        if lower in {"cookie", "set-cookie"}:
+        if lower == "cookie":
             for pair in value.split(";"):
                 found.add(pair.partition("=")[2].strip())
+            continue
+        if lower == "set-cookie":
+            # Only the cookie's own value: its attributes (Domain=, Path=) are no secrets.
+            found.add(value.split(";")[0].partition("=")[2].strip())
             continue
         scheme, _, credential = value.strip().partition(" ")
         found.add(credential.strip())
@@ -173,11 +178,10 @@ def sanitise_url(url: str) -> str:
     if "?" not in url:
         return url
     parts = urlsplit(url)
-    kept = [
-        (name, value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if name.lower() not in SECRET_QUERY_PARAMS
-    ]
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(name, value) for name, value in pairs if name.lower() not in SECRET_QUERY_PARAMS]
+    if len(kept) == len(pairs):
+        return url  # nothing to drop: the URL stays as it was spelled
     return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
@@ -259,7 +263,9 @@ def describe_image(data: bytes) -> dict[str, Any]:
     except InvalidImage:
         pass
     else:
-        described = {"format": info.format, "width": info.width, "height": info.height}
+        # HEIF is recognised but not decoded: its size is unknown (None), it has no thumbnail.
+        width, height = (info.width, info.height) if info.width else (None, None)
+        described = {"format": info.format, "width": width, "height": height}
         if thumbnail is not None:
             described["thumbnail"] = thumbnail
     described |= {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -350,11 +356,48 @@ def replace_images(value: Any) -> Any:
         result = {}
         for key, item in value.items():
             if key in _INLINE_KEYS and isinstance(item, dict) and isinstance(item.get("data"), str):
-                result[key] = {**replace_images(item), "data": _base64_descriptor(item["data"])}
+                result[key] = {
+                    name: _base64_descriptor(field) if name == "data" else replace_images(field)
+                    for name, field in item.items()
+                }
             else:
                 result[key] = replace_images(item)
         return result
     return value
+
+
+def placeholder_images(value: Any) -> Any:
+    """A copy of a read-back body with each descriptor turned back into a string of the kind it
+    replaced, so the body can be checked against its contract: the ``data`` of ``inlineData``
+    becomes base64 (the thumbnail's bytes), any other descriptor a ``data:`` URI of the
+    image's type holding the thumbnail. Not the original image: only its shape."""
+    return _placeholders(value, inline=False)
+
+
+def _placeholder(descriptor: Mapping[str, Any], inline: bool) -> str:
+    payload = str(descriptor.get("thumbnail") or "").partition(",")[2]
+    if inline:
+        return payload
+    mime = MIME_TYPES.get(str(descriptor.get("format")), "application/octet-stream")
+    return f"data:{mime};base64,{payload}"
+
+
+def _placeholders(value: Any, inline: bool) -> Any:
+    if isinstance(value, list):
+        return [_placeholders(item, inline=False) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {IMAGE_KEY} and isinstance(value[IMAGE_KEY], dict):
+        return _placeholder(value[IMAGE_KEY], inline)
+    result = {}
+    for key, item in value.items():
+        if key in _INLINE_KEYS and isinstance(item, dict):
+            result[key] = {
+                name: _placeholders(f, inline=name == "data") for name, f in item.items()
+            }
+        else:
+            result[key] = _placeholders(item, inline=False)
+    return result
 
 
 # --------------------------------------------------------------------------- bodies
