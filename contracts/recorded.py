@@ -14,18 +14,18 @@ base64, then a ``data:image/<format>;base64,`` URI) that the schema does not rej
 path. A descriptor is never reported as drift; a place that accepts neither is checked with the
 base64 one, so the finding shows what the contract wants there.
 
-The HAR reading at the end of this module is a stand-in: see ``read_recordings``.
+The HAR reading at the end of this module (``Entry``, ``read_har``, ``read_recordings``,
+``RecordingError``) is a stand-in with the API of ``emulator.recording.har``; the check itself
+reads entries only through ``RecordedEntry``, which that package's ``Entry`` satisfies.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from jsonschema.exceptions import ValidationError
@@ -45,6 +45,7 @@ from contracts.findings import (
 
 IMAGE_KEY = "_imagegen_image"
 META_KEY = "_imagegen"
+HAR_SUFFIX = ".har"
 PNG_SIGNATURE_BASE64 = "iVBORw0KGgo="  # the 8 bytes every PNG starts with: valid base64
 # What a descriptor may stand for, tried in order: the first the contract accepts there wins.
 PLACEHOLDERS: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (
@@ -59,6 +60,31 @@ PLACEHOLDERS: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (
 
 Location = tuple[str | int, ...]
 Label = tuple[str, str, contracts.Operation]
+
+
+class RecordedEntry(Protocol):
+    """What the check reads of a recorded exchange: emulator.recording.har.Entry has it."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def request_mime(self) -> str: ...
+    @property
+    def request_text(self) -> str | None: ...
+    @property
+    def response_mime(self) -> str: ...
+    @property
+    def response_text(self) -> str: ...
+    @property
+    def provider(self) -> str | None: ...
+    @property
+    def operation(self) -> str | None: ...
+    @property
+    def collapsed(self) -> Any: ...  # None, or what has a ``count`` of exchanges
 
 
 # --------------------------------------------------------------------------- image descriptors
@@ -119,11 +145,10 @@ def with_placeholders(provider: str, schema: str, body: object) -> Any:
 
 
 def _operation(
-    meta: Mapping[str, Any], method: str, path: str
+    provider: str | None, operation_id: str | None, method: str, path: str
 ) -> tuple[Label, dict[str, str]] | None:
     """The recorded operation when it still exists and serves this path, else the one the
     contracts route ``method path`` to."""
-    provider, operation_id = meta.get("provider"), meta.get("operation")
     if provider in contracts.providers() and operation_id:
         for declared in contracts.operations(provider):
             if declared.operation_id != operation_id or declared.method != method:
@@ -142,7 +167,7 @@ def _operation(
 
 
 def _request_findings(
-    label: Label, params: Mapping[str, str], request: Mapping[str, Any], probe: str
+    label: Label, params: Mapping[str, str], entry: RecordedEntry, probe: str
 ) -> list[Finding]:
     provider, operation, declared = label
     if not declared.request_schemas:
@@ -162,12 +187,11 @@ def _request_findings(
                 "request",
             )
         ]
-    post = request.get("postData") or {}
-    media_type = str(post.get("mimeType") or "")
+    media_type = entry.request_mime
     raw = declared.raw_media_types
     if any(media_type.startswith(kind) for kind in raw):
         return []  # bytes (an upload's chunks): nothing the contract describes
-    text = post.get("text") or ""
+    text = entry.request_text or ""
     try:
         body = json.loads(text) if text.strip() else {}  # an empty body: no fields
     except ValueError:
@@ -198,74 +222,57 @@ def _request_findings(
     )
 
 
-def _content(response: Mapping[str, Any]) -> tuple[str, bytes]:
-    """The answer's media type and bytes (HAR content, text or base64)."""
-    content = response.get("content") or {}
-    text = content.get("text") or ""
-    media_type = str(content.get("mimeType") or "")
-    if content.get("encoding") == "base64":
-        try:
-            return media_type, base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            return media_type, text.encode("utf-8", errors="replace")
-    return media_type, text.encode("utf-8", errors="replace")
-
-
-def entry_findings(entry: Mapping[str, Any], probe: str = "") -> list[Finding]:
+def entry_findings(entry: RecordedEntry, probe: str = "") -> list[Finding]:
     """Every difference between one recorded exchange and the contracts."""
-    request, response = entry["request"], entry["response"]
-    meta = entry.get(META_KEY) or {}
-    method = str(request["method"]).upper()
-    path = urlsplit(str(request["url"])).path
-    status = int(response["status"])
-    found = _operation(meta, method, path)
+    method, path, status = entry.method.upper(), urlsplit(entry.url).path, entry.status
+    found = _operation(entry.provider, entry.operation, method, path)
     if found is None:
-        return [unknown_operation(method, path, status or None, probe, meta.get("provider"))]
+        return [unknown_operation(method, path, status or None, probe, entry.provider)]
     label, params = found
-    findings = _request_findings(label, params, request, probe) if 200 <= status < 300 else []
+    findings = []
+    if 200 <= status < 300:
+        findings = _request_findings(label, params, entry, probe)
     if status == 0:  # HAR: no answer was received
         return findings
-    media_type, content = _content(response)
+    content = entry.response_text.encode("utf-8", errors="replace")
     if not content and label[2].raw_media_types and 200 <= status < 300:
         return findings  # a resumable upload's step (start, chunk, query): headers only
     return findings + answer_findings(
-        method, path, status, media_type, content, probe, found=label, prepare=with_placeholders
+        method,
+        path,
+        status,
+        entry.response_mime,
+        content,
+        probe,
+        found=label,
+        prepare=with_placeholders,
     )
 
 
 # --------------------------------------------------------------------------- a set of files
 
 
-@dataclass(frozen=True)
-class Recording:
-    """One HAR file: its name and its entries (HAR 1.2 entries with ``_imagegen``)."""
-
-    name: str
-    entries: Sequence[Mapping[str, Any]]
-
-
-def exchanges(entry: Mapping[str, Any]) -> int:
+def exchanges(entry: RecordedEntry) -> int:
     """How many exchanges an entry stands for (the recorder collapses repeated polls)."""
-    collapsed = (entry.get(META_KEY) or {}).get("collapsed")
-    count = collapsed.get("count") if isinstance(collapsed, dict) else None
-    return count if isinstance(count, int) and count > 0 else 1
+    return entry.collapsed.count if entry.collapsed is not None else 1
 
 
-def check_recordings(recordings: Iterable[Recording], source: str) -> Report:
-    """The drift report of every entry of every recording: one probe per file."""
+def check_recordings(sessions: Mapping[str, Sequence[RecordedEntry]], source: str) -> Report:
+    """The drift report of every entry of every session (a HAR file's name and its entries):
+    one probe per session."""
     report = Report("recordings", source, subject=f"recorded traffic in {source}", unit="files")
     unanswered = 0
-    for recording in recordings:
+    for name, entries in sessions.items():
         before = len(report.findings)
-        for index, entry in enumerate(recording.entries):
-            report.findings += entry_findings(entry, f"{recording.name} entry {index}")
-            unanswered += int(entry["response"]["status"]) == 0
-        total = sum(exchanges(entry) for entry in recording.entries)
+        for index, entry in enumerate(entries):
+            report.findings += entry_findings(entry, f"{name} entry {index}")
+            unanswered += entry.status == 0
+        total = sum(exchanges(entry) for entry in entries)
         outcome = "drift" if len(report.findings) > before else "ok"
-        detail = f"{len(recording.entries)} entries"
-        if total != len(recording.entries):
+        detail = f"{len(entries)} entries"
+        if total != len(entries):
             detail += f" ({total} exchanges)"
-        report.probes.append(ProbeResult(recording.name, outcome, detail))
+        report.probes.append(ProbeResult(name, outcome, detail))
     if unanswered:
         report.notes.append(
             f"{unanswered} of the entries had no answer (status 0): they were not checked"
@@ -274,58 +281,113 @@ def check_recordings(recordings: Iterable[Recording], source: str) -> Report:
 
 
 # --------------------------------------------------------------------------- reading HAR files
-# STAND-IN, to be replaced by emulator.recording.har.read_recordings when issue 18's recording
-# package is merged: emulator/commands/contract_check.py imports it from here in one line.
+# STAND-IN, to be replaced by emulator.recording.har (RecordingError, read_har, read_recordings)
+# when issue 18's recording package is merged: emulator/commands/contract_check.py imports them
+# from here in one line; then delete Collapsed, Entry, read_har and read_recordings below.
 
 
 class RecordingError(ValueError):
-    """A recordings folder that cannot be checked: missing, empty, or a file that is not HAR."""
+    """A recording that cannot be checked: missing, empty, or a file that is not HAR."""
 
 
-_ENTRY_FIELDS: tuple[tuple[str, str, type | tuple[type, ...]], ...] = (
-    ("request", "method", str),
-    ("request", "url", str),
-    ("response", "status", int),
-)
-_BODIES = (("request", "postData"), ("response", "content"))
+@dataclass(frozen=True)
+class Collapsed:
+    count: int
+    first: str
+    last: str
 
 
-def read_recordings(path: str | Path) -> list[Recording]:
-    """The HAR files (``*.har``) of a folder, or one file, sorted by name."""
-    where = Path(path)
-    if where.is_file():
-        files = [where]
-    elif where.is_dir():
-        files = sorted(where.glob("*.har"))
-        if not files:
-            raise RecordingError(f"no HAR files (*.har) in {where}")
-    else:
-        raise RecordingError(f"no such folder: {where}")
-    return [_read_file(file) for file in files]
+@dataclass(frozen=True)
+class Entry:
+    """The fields of emulator.recording.har.Entry this check reads, with the same names."""
+
+    method: str
+    url: str
+    status: int
+    request_mime: str
+    request_text: str | None
+    response_mime: str
+    response_text: str
+    provider: str | None
+    operation: str | None
+    collapsed: Collapsed | None = None
+
+    @classmethod
+    def from_har(cls, raw: Mapping[str, Any]) -> Entry:
+        """An entry from its HAR object; KeyError/TypeError/ValueError when malformed."""
+        request, response = raw["request"], raw["response"]
+        post, content = request.get("postData"), response.get("content") or {}
+        ours = raw.get(META_KEY) or {}
+        status = response["status"]
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise TypeError("response.status is not an integer")
+        folded = ours.get("collapsed")
+        return cls(
+            method=str(request["method"]).upper(),
+            url=str(request["url"]),
+            status=status,
+            request_mime=str(post.get("mimeType", "")) if post else "",
+            request_text=str(post.get("text", "")) if post else None,
+            response_mime=str(content.get("mimeType", "")),
+            response_text=str(content.get("text", "")),
+            provider=ours.get("provider"),
+            operation=ours.get("operation"),
+            collapsed=None
+            if folded is None
+            else Collapsed(int(folded["count"]), str(folded["first"]), str(folded["last"])),
+        )
 
 
-def _read_file(file: Path) -> Recording:
+def read_har(path: str | Path) -> list[Entry]:
+    """The entries of one HAR file; RecordingError for a missing, corrupt or foreign file."""
+    source = Path(path)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordingError(f"{source}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise RecordingError(f"cannot read {file}: {exc.__class__.__name__}") from None
+        raise RecordingError(f"{source}: cannot be read ({type(exc).__name__})") from None
     except json.JSONDecodeError as exc:
         raise RecordingError(
-            f"{file} is not JSON (line {exc.lineno}): corrupt or cut short"
+            f"{source}: not a HAR file: invalid JSON at line {exc.lineno} column {exc.colno}"
         ) from None
     log = data.get("log") if isinstance(data, dict) else None
-    if not isinstance(log, dict) or not isinstance(log.get("entries"), list):
-        raise RecordingError(f"{file} is not a HAR file (no log.entries)")
-    if log.get("version") not in ("1.1", "1.2"):
-        raise RecordingError(f"{file}: HAR version {log.get('version')!r}, expected '1.2'")
-    for index, entry in enumerate(log["entries"]):
-        for part, name, kind in _ENTRY_FIELDS:
-            section = entry.get(part) if isinstance(entry, dict) else None
-            value = section.get(name) if isinstance(section, dict) else None
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise RecordingError(f"{file}: entry {index} has no {part}.{name}")
-        for part, body in _BODIES:
-            text = (entry[part].get(body) or {}).get("text")
-            if text is not None and not isinstance(text, str):
-                raise RecordingError(f"{file}: entry {index}: {part}.{body}.text is not text")
-    return Recording(file.name, log["entries"])
+    entries = log.get("entries") if isinstance(log, dict) else None
+    if not isinstance(entries, list):
+        raise RecordingError(f"{source}: not a HAR file: no log.entries list")
+    read = []
+    for index, raw in enumerate(entries):
+        try:
+            read.append(Entry.from_har(raw))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise RecordingError(f"{source}: entry {index} is malformed: {detail}") from None
+    return read
+
+
+def read_recordings(path: str | Path) -> list[Entry]:
+    """The entries of a HAR file, or of every ``*.har`` file in a folder (sorted by name)."""
+    source = Path(path)
+    if source.is_dir():
+        found = sorted(source.glob(f"*{HAR_SUFFIX}"))
+        if not found:
+            raise RecordingError(f"{source}: no {HAR_SUFFIX} files in this folder")
+        return [entry for file in found for entry in read_har(file)]
+    if not source.exists():
+        raise RecordingError(f"{source}: no such file or folder")
+    return read_har(source)
+
+
+def sessions(
+    path: str | Path,
+    read_har: Callable[[Path], Sequence[RecordedEntry]],
+    read_recordings: Callable[[Path], Sequence[RecordedEntry]],
+) -> dict[str, Sequence[RecordedEntry]]:
+    """Each HAR file's name and entries: those of a folder, or one file. The readers are
+    passed in so the command picks them in one import (``read_recordings`` raises the
+    errors of a missing path or a folder without recordings)."""
+    source = Path(path)
+    files = sorted(source.glob(f"*{HAR_SUFFIX}")) if source.is_dir() else []
+    if not files:
+        return {source.name: read_recordings(source)}
+    return {file.name: read_har(file) for file in files}

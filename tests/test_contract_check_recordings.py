@@ -21,7 +21,10 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 import contracts
-from contracts.recorded import IMAGE_KEY, read_recordings, with_placeholders
+
+# After issue 18's merge read_har and read_recordings come from emulator.recording.har.
+from contracts.recorded import IMAGE_KEY, read_har, read_recordings, with_placeholders
+from contracts.recorded import sessions as by_file
 from contracts.streams import SSE_MEDIA_TYPE, chunks_of, stream_chunks
 from emulator import create_app
 from emulator.cli import main
@@ -519,27 +522,24 @@ def test_a_refused_request_outside_the_contract_is_no_drift(recorded, tmp_path: 
 
 
 def bad_inputs(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    yield str(tmp_path / "nowhere"), "no such folder"
+    yield str(tmp_path / "nowhere"), "nowhere: no such file or folder"
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("not a recording")
-    yield str(empty), "no HAR files (*.har) in"
+    yield str(empty), "empty: no .har files in this folder"
     cut = tmp_path / "cut"
     cut.mkdir()
     (cut / "a.har").write_text('{"log": {"version": "1.2", "entries": [{"requ')
-    yield str(cut), "a.har is not JSON (line 1): corrupt or cut short"
+    yield str(cut), "a.har: not a HAR file: invalid JSON at line 1"
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "b.har").write_text('{"openapi": "3.1.0"}')
-    yield str(foreign), "b.har is not a HAR file (no log.entries)"
-    old = tmp_path / "old"
-    old.mkdir()
-    write_har(old / "c.har", []).write_text('{"log": {"version": "0.9", "entries": []}}')
-    yield str(old), "c.har: HAR version '0.9', expected '1.2'"
+    yield str(foreign), "b.har: not a HAR file: no log.entries list"
+    yield str(foreign / "b.har"), "b.har: not a HAR file: no log.entries list"  # one file
     broken = tmp_path / "broken"
     broken.mkdir()
     write_har(broken / "d.har", [{"request": {"method": "GET"}, "response": {"status": 200}}])
-    yield str(broken), "d.har: entry 0 has no request.url"
+    yield str(broken), "d.har: entry 0 is malformed: missing 'url'"
 
 
 def test_a_folder_that_cannot_be_checked_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
@@ -566,11 +566,23 @@ def test_recordings_and_a_live_target_are_exclusive(tmp_path: Path, capsys) -> N
     )
 
 
-def test_the_stand_in_reader_reads_a_file_or_a_folder(recorded, tmp_path: Path) -> None:
+def test_the_reader_reads_a_folder_or_one_file(recorded, tmp_path: Path) -> None:
     folder = write_sessions(tmp_path / "recordings", recorded)
-    assert [r.name for r in read_recordings(folder)] == sorted(FILES.values())
-    (one,) = read_recordings(folder / FILES["vertex"])
-    assert list(one.entries) == recorded["vertex"]
+    everything = read_recordings(folder)
+    assert len(everything) == sum(len(entries) for entries in recorded.values())
+    one = read_recordings(folder / FILES["vertex"])
+    assert [(e.method, e.url, e.status) for e in one] == [
+        (e["request"]["method"], e["request"]["url"], e["response"]["status"])
+        for e in recorded["vertex"]
+    ]
+    assert by_file(folder, read_har, read_recordings).keys() == set(FILES.values())
+
+
+def test_one_file_can_be_checked(recorded, tmp_path: Path, capsys) -> None:
+    folder = write_sessions(tmp_path / "recordings", recorded)
+    code, out, _ = check(capsys, "--recordings", str(folder / FILES["vertex"]))
+    assert code == 0, out
+    assert "result: CONFORMS (1 files, no field differs)" in out
 
 
 def test_collapsed_polls_and_unanswered_requests_are_counted(

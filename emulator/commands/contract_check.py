@@ -17,8 +17,8 @@ from contracts.budget import Budget, Unit
 from contracts.findings import Report
 
 # The HAR reader is a stand-in until issue 18's recording package is merged; then this one line
-# becomes: from emulator.recording.har import RecordingError, read_recordings
-from contracts.recorded import RecordingError, read_recordings
+# becomes: from emulator.recording.har import RecordingError, read_har, read_recordings
+from contracts.recorded import RecordingError, read_har, read_recordings
 from emulator.commands.common import ADMIN_TOKEN_ENV, fail, is_http_url
 
 
@@ -152,10 +152,10 @@ def run_recordings(args: argparse.Namespace) -> int:
     if unused:
         return fail(f"contract-check: {', '.join(unused)} cannot be used with --recordings")
     try:
-        recordings = read_recordings(args.recordings)
+        sessions = recorded.sessions(args.recordings, read_har, read_recordings)
     except RecordingError as exc:
         return fail(f"contract-check: {exc}")
-    return show(recorded.check_recordings(recordings, args.recordings), args.format)
+    return show(recorded.check_recordings(sessions, args.recordings), args.format)
 
 
 def show(report: Report, form: str) -> int:
