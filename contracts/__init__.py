@@ -371,6 +371,11 @@ class Operation:
                 return self.responses[key]
         return None
 
+    def match(self, path: str) -> dict[str, str] | None:
+        """The path parameters of ``path`` when this operation's template matches it."""
+        found = _compile(self.path).fullmatch(path)
+        return None if found is None else found.groupdict()
+
     def request_schema(self, path_params: Mapping[str, str] | None = None) -> str | None:
         """Schema name for the request body, given the call's path parameters.
 

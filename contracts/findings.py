@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import reprlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from jsonschema.exceptions import ValidationError
 
 import contracts
 from contracts import error_path
-from contracts.streams import stream_chunks
+from contracts.streams import chunks_of
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = 60
@@ -42,6 +43,16 @@ _JSON_TYPES = {
 STATUS_PATH = "(status)"  # the path of a finding about the HTTP status itself
 BODY_PATH = "$"
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp", "GIF": "gif"}
+Message = Literal["request", "response"]
+# Edits a body before it is checked against <provider>/<schema>.json (a recorded body's image
+# descriptors become placeholders, contracts/recorded.py).
+Prepare = Callable[[str, str, Any], Any]
+
+
+def contract_file(provider: str | None, schema: str | None = None) -> str:
+    """The contract file a finding asks to change: a schema, or the operations table."""
+    name = f"{schema}.json" if schema else "operations.json"
+    return f"contracts/{provider or '<provider>'}/{name}"
 
 
 @dataclass(frozen=True)
@@ -54,10 +65,13 @@ class Finding:
     expected: str
     actual: str
     probe: str = ""
+    contract: str = ""  # the file to change to accept it: "contracts/vertex/response.json"
+    message: Message = "response"  # which message differs
 
     def line(self) -> str:
         status = f"{self.status} " if self.status is not None else ""
-        return f"{status}{self.path}: expected {self.expected}; got {self.actual}"
+        side = "request " if self.message == "request" else ""
+        return f"{side}{status}{self.path}: expected {self.expected}; got {self.actual}"
 
 
 def shown(value: object) -> str:
@@ -109,7 +123,12 @@ def operation_label(method: str, path: str) -> tuple[str, str, Any] | None:
     if found is None:
         return None
     provider, operation, _ = found
-    return provider, f"{operation.operation_id} ({operation.method} {operation.path})", operation
+    return provider, describe(operation), operation
+
+
+def describe(operation: contracts.Operation) -> str:
+    """The report's name for an operation: "operationId (METHOD /path/{param})"."""
+    return f"{operation.operation_id} ({operation.method} {operation.path})"
 
 
 def operation_name(method: str, path: str) -> str:
@@ -119,14 +138,31 @@ def operation_name(method: str, path: str) -> str:
 
 
 def schema_findings(
-    provider: str, schema: str, body: object, *, operation: str, status: int | None, probe: str
+    provider: str,
+    schema: str,
+    body: object,
+    *,
+    operation: str,
+    status: int | None,
+    probe: str,
+    message: Message = "response",
 ) -> list[Finding]:
     """Every difference between ``body`` and ``<provider>/<schema>.json``."""
     errors = sorted(
         contracts.validator(provider, schema).iter_errors(body), key=lambda e: list(e.path)
     )
+    where = contract_file(provider, schema)
     return [
-        Finding(operation, status, error_path(error), expectation(error), observed(error), probe)
+        Finding(
+            operation,
+            status,
+            error_path(error),
+            expectation(error),
+            observed(error),
+            probe,
+            where,
+            message,
+        )
         for error in errors
     ]
 
@@ -134,20 +170,48 @@ def schema_findings(
 def response_findings(response: httpx.Response, probe: str = "") -> list[Finding]:
     """Every difference between one answer and the contract of its operation and status."""
     request = response.request
-    label = operation_label(request.method, request.url.path)
+    return answer_findings(
+        request.method,
+        request.url.path,
+        response.status_code,
+        response.headers.get("content-type", ""),
+        response.content,
+        probe,
+    )
+
+
+def unknown_operation(
+    method: str, path: str, status: int | None, probe: str = "", provider: str | None = None
+) -> Finding:
+    return Finding(
+        f"{method} {path}",
+        status,
+        STATUS_PATH,
+        "a path of the contract",
+        "a path no operation declares",
+        probe,
+        contract_file(provider),
+    )
+
+
+def answer_findings(
+    method: str,
+    path: str,
+    status: int,
+    content_type: str,
+    content: bytes,
+    probe: str = "",
+    *,
+    found: tuple[str, str, Any] | None = None,
+    prepare: Prepare | None = None,
+) -> list[Finding]:
+    """Every difference between an answer (its status, media type and bytes) to ``method
+    path`` and the contract of that operation (``found``: an ``operation_label``, else looked
+    up from the path) for that status; ``prepare`` edits each body before it is checked."""
+    label = found or operation_label(method, path)
     if label is None:
-        return [
-            Finding(
-                f"{request.method} {request.url.path}",
-                response.status_code,
-                STATUS_PATH,
-                "a path of the contract",
-                "a path no operation declares",
-                probe,
-            )
-        ]
+        return [unknown_operation(method, path, status, probe)]
     provider, operation, declared = label
-    status = response.status_code
     schema = declared.response_schema(status)
     if schema is None:
         return [
@@ -158,50 +222,58 @@ def response_findings(response: httpx.Response, probe: str = "") -> list[Finding
                 f"a declared status ({', '.join(declared.responses)})",
                 str(status),
                 probe,
+                contract_file(provider),
             )
         ]
-    if declared.streamed and response.is_success:
-        return _stream_findings(response, provider, schema, operation, probe)
-    body = json_body(response)
-    if body is _NOT_JSON:
-        kind = response.headers.get("content-type", "no content type")
+    text = content.decode("utf-8", errors="replace")
+    kind = content_type or "no content type"
+    if declared.streamed and 200 <= status < 300:
+        chunks = chunks_of(content_type, content)
+        if chunks is None:
+            expected = "a stream of JSON chunks (SSE data events, or one JSON array)"
+            return [
+                Finding(
+                    operation,
+                    status,
+                    BODY_PATH,
+                    expected,
+                    f"{kind}: {shown(text)}",
+                    probe,
+                    contract_file(provider, schema),
+                )
+            ]
+        return [
+            dataclasses.replace(finding, path=f"$[{index}]{finding.path.removeprefix('$')}")
+            for index, chunk in enumerate(chunks)
+            for finding in schema_findings(
+                provider,
+                schema,
+                prepare(provider, schema, chunk) if prepare else chunk,
+                operation=operation,
+                status=status,
+                probe=probe,
+            )
+        ]
+    try:
+        body = json.loads(content)
+    except ValueError:
         return [
             Finding(
                 operation,
                 status,
                 BODY_PATH,
                 "a JSON body",
-                f"{kind}: {shown(response.text)}",
+                f"{kind}: {shown(text)}",
                 probe,
+                contract_file(provider, schema),
             )
         ]
+    if prepare:
+        body = prepare(provider, schema, body)
     return schema_findings(provider, schema, body, operation=operation, status=status, probe=probe)
 
 
 _NOT_JSON = object()
-
-
-def _stream_findings(
-    response: httpx.Response, provider: str, schema: str, operation: str, probe: str
-) -> list[Finding]:
-    """Every difference between each chunk of a streamed answer and the chunk contract."""
-    status = response.status_code
-    chunks = stream_chunks(response)
-    if chunks is None:
-        kind = response.headers.get("content-type", "no content type")
-        expected = "a stream of JSON chunks (SSE data events, or one JSON array)"
-        return [
-            Finding(
-                operation, status, BODY_PATH, expected, f"{kind}: {shown(response.text)}", probe
-            )
-        ]
-    return [
-        dataclasses.replace(finding, path=f"$[{index}]{finding.path.removeprefix('$')}")
-        for index, chunk in enumerate(chunks)
-        for finding in schema_findings(
-            provider, schema, chunk, operation=operation, status=status, probe=probe
-        )
-    ]
 
 
 def json_body(response: httpx.Response) -> Any:
@@ -277,6 +349,10 @@ class Report:
     probes: list[ProbeResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     spending: str | None = None
+    # What was checked, when not a provider at a URL ("recorded traffic in recordings/"), and
+    # what its probes are called ("files": one per HAR file of recorded traffic).
+    subject: str = ""
+    unit: str = "probes"
 
     @property
     def conforms(self) -> bool:
@@ -305,7 +381,7 @@ class Report:
         yield from groups.items()
 
     def render(self) -> str:
-        lines = [f"contract check: {self.provider} at {self.base_url}"]
+        lines = [f"contract check: {self.subject or f'{self.provider} at {self.base_url}'}"]
         lines += [f"note: {note}" for note in self.notes]
         differences = list(self.differences())
         if differences:
@@ -315,8 +391,9 @@ class Report:
                 for finding, count in findings:
                     repeat = f" (x{count})" if count > 1 else ""
                     probe = f"  [{finding.probe}]" if finding.probe else ""
-                    lines.append(f"    {finding.line()}{repeat}{probe}")
-        lines += ["", "probes:"]
+                    change = f"  -> {finding.contract}" if finding.contract else ""
+                    lines.append(f"    {finding.line()}{repeat}{probe}{change}")
+        lines += ["", f"{self.unit}:"]
         width = max((len(p.outcome) for p in self.probes), default=0)
         for probe in self.probes:
             detail = f": {probe.detail}" if probe.detail else ""
@@ -332,8 +409,28 @@ class Report:
         skipped = len(self.probes) - ran
         tail = f", {skipped} skipped" if skipped else ""
         if self.conforms:
-            return f"result: CONFORMS ({ran} probes{tail}, no field differs)"
+            return f"result: CONFORMS ({ran} {self.unit}{tail}, no field differs)"
         fields = len(list(dict.fromkeys((f.operation, f.path) for f in self.findings)))
         errors = sum(p.outcome == "error" for p in self.probes)
         trouble = f"{fields} field(s) differ" + (f", {errors} probe(s) failed" if errors else "")
-        return f"result: DRIFT ({trouble}; {ran} probes{tail})"
+        return f"result: DRIFT ({trouble}; {ran} {self.unit}{tail})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON data (``--format json``): every distinct finding with its count,
+        every probe, the notes and the verdict."""
+        return {
+            "subject": self.subject or f"{self.provider} at {self.base_url}",
+            "provider": self.provider,
+            "base_url": self.base_url,
+            "conforms": self.conforms,
+            "verdict": self.verdict(),
+            "findings": [
+                {**dataclasses.asdict(finding), "count": count}
+                for _, findings in self.differences()
+                for finding, count in findings
+            ],
+            "unit": self.unit,
+            "probes": [dataclasses.asdict(probe) for probe in self.probes],
+            "notes": list(self.notes),
+            "spending": self.spending,
+        }

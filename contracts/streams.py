@@ -20,13 +20,20 @@ SSE_MEDIA_TYPE = "text/event-stream"
 def stream_chunks(response: httpx.Response) -> list[Any] | None:
     """The chunks of a streamed answer: each SSE event's data (text/event-stream), or the
     elements of one JSON array; None when the body is neither."""
+    return chunks_of(response.headers.get("content-type", ""), response.content)
+
+
+def chunks_of(content_type: str, body: bytes) -> list[Any] | None:
+    """The chunks of a streamed answer given its media type and bytes (a recorded one, say):
+    each SSE event's data when ``content_type`` is text/event-stream, else the elements of one
+    JSON array; None when the body is neither."""
     try:
-        if response.headers.get("content-type", "").startswith(SSE_MEDIA_TYPE):
-            events = response.content.replace(b"\r\n", b"\n").split(b"\n\n")
+        if content_type.startswith(SSE_MEDIA_TYPE):
+            events = body.replace(b"\r\n", b"\n").split(b"\n\n")
             if events[-1].strip():
                 return None  # a stream ends with a whole event
             return [json.loads(event.removeprefix(b"data: ")) for event in events[:-1]]
-        chunks = response.json()
+        chunks = json.loads(body)
     except ValueError:
         return None
     return chunks if isinstance(chunks, list) else None

@@ -4,6 +4,7 @@ report (contracts/conformance.py)."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -11,8 +12,13 @@ from decimal import Decimal
 
 import httpx
 
-from contracts import conformance
+from contracts import conformance, recorded
 from contracts.budget import Budget, Unit
+from contracts.findings import Report
+
+# The HAR reader is a stand-in until issue 18's recording package is merged; then this one line
+# becomes: from emulator.recording.har import RecordingError, read_har, read_recordings
+from contracts.recorded import RecordingError, read_har, read_recordings
 from emulator.commands.common import ADMIN_TOKEN_ENV, fail, is_http_url
 
 
@@ -24,24 +30,42 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "the answers that differs from the contract. Exit status: 0 when all conforms,\n"
         "1 on drift, 2 on a usage or connection error. Against an emulator (it answers\n"
         "/_emulator/health) jobs are finished by advancing its clock through the admin\n"
-        "API; otherwise they are polled in real time, up to --timeout.",
+        "API; otherwise they are polled in real time, up to --timeout. With --recordings\n"
+        "DIR it checks recorded traffic (HAR files) instead, offline; exit status 2 when\n"
+        "DIR is missing, holds no *.har, or a file is corrupt or not HAR.",
         epilog="examples:\n"
         "  imagegen-emulator contract-check --provider vibedream --base-url http://127.0.0.1:8000"
         " --api-key any\n"
         "  VIBEDREAM_API_KEY=... imagegen-emulator contract-check --provider vibedream"
         " --base-url https://api.vibedream.ai\n"
-        "  imagegen-emulator contract-check --provider vertex   # VERTEX_GATEWAY_BASE_URL\n\n"
+        "  imagegen-emulator contract-check --provider vertex   # VERTEX_GATEWAY_BASE_URL\n"
+        "  imagegen-emulator contract-check --recordings recordings/ --format json\n\n"
         "keys: "
         + ", ".join(f"{provider} {env}" for provider, env in conformance.KEY_ENV.items())
         + f"; admin token of a guarded emulator: {ADMIN_TOKEN_ENV}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument("--provider", required=True, choices=conformance.PROVIDERS)
     check.add_argument(
+        "--provider", choices=conformance.PROVIDERS, help="the API to probe (with --base-url)"
+    )
+    target = check.add_mutually_exclusive_group()
+    target.add_argument(
+        "--recordings",
+        metavar="DIR",
+        help="check recorded traffic instead: every exchange of the HAR files (*.har) in DIR"
+        " against the contracts, offline (no network, no key)",
+    )
+    target.add_argument(
         "--base-url",
         metavar="URL",
         help="the API to check, e.g. http://127.0.0.1:8000 or https://api.vibedream.ai"
         f" (vertex: default {conformance.BASE_URL_ENV['vertex']})",
+    )
+    check.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="the report as readable text (default) or as JSON, for CI",
     )
     check.add_argument(
         "--api-key",
@@ -69,7 +93,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.recordings is not None:
+        return run_recordings(args)
     provider = args.provider
+    if provider is None:
+        return fail("contract-check: give --provider with --base-url, or --recordings DIR")
     base_env = conformance.BASE_URL_ENV.get(provider)
     base_url = args.base_url or (os.environ.get(base_env, "") if base_env else "")
     if not base_url:
@@ -105,5 +133,35 @@ def run(args: argparse.Namespace) -> int:
         # The message names the failure, not the request: no header (no key) can leak.
         reason = str(exc) or type(exc).__name__
         return fail(f"contract-check: cannot complete the check against {base_url}: {reason}")
-    print(report.render(), flush=True)
+    return show(report, args.format)
+
+
+def run_recordings(args: argparse.Namespace) -> int:
+    """The drift of recorded traffic: offline, so no provider, key, budget or timeout."""
+    unused = [
+        option
+        for option, value in (
+            ("--provider", args.provider),
+            ("--api-key", args.api_key),
+            ("--budget-cents", args.budget_cents),
+            ("--budget-credits", args.budget_credits),
+            ("--timeout", args.timeout),
+        )
+        if value is not None
+    ]
+    if unused:
+        return fail(f"contract-check: {', '.join(unused)} cannot be used with --recordings")
+    try:
+        sessions = recorded.sessions(args.recordings, read_har, read_recordings)
+    except RecordingError as exc:
+        return fail(f"contract-check: {exc}")
+    return show(recorded.check_recordings(sessions, args.recordings), args.format)
+
+
+def show(report: Report, form: str) -> int:
+    """Print the report; the exit status: 0 when it conforms, 1 on drift."""
+    if form == "json":
+        print(json.dumps(report.as_dict(), indent=2), flush=True)
+    else:
+        print(report.render(), flush=True)
     return 0 if report.conforms else 1
