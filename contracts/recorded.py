@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -280,102 +279,7 @@ def check_recordings(sessions: Mapping[str, Sequence[RecordedEntry]], source: st
     return report
 
 
-# --------------------------------------------------------------------------- reading HAR files
-# STAND-IN, to be replaced by emulator.recording.har (RecordingError, read_har, read_recordings)
-# when issue 18's recording package is merged: emulator/commands/contract_check.py imports them
-# from here in one line; then delete Collapsed, Entry, read_har and read_recordings below.
-
-
-class RecordingError(ValueError):
-    """A recording that cannot be checked: missing, empty, or a file that is not HAR."""
-
-
-@dataclass(frozen=True)
-class Collapsed:
-    count: int
-    first: str
-    last: str
-
-
-@dataclass(frozen=True)
-class Entry:
-    """The fields of emulator.recording.har.Entry this check reads, with the same names."""
-
-    method: str
-    url: str
-    status: int
-    request_mime: str
-    request_text: str | None
-    response_mime: str
-    response_text: str
-    provider: str | None
-    operation: str | None
-    collapsed: Collapsed | None = None
-
-    @classmethod
-    def from_har(cls, raw: Mapping[str, Any]) -> Entry:
-        """An entry from its HAR object; KeyError/TypeError/ValueError when malformed."""
-        request, response = raw["request"], raw["response"]
-        post, content = request.get("postData"), response.get("content") or {}
-        ours = raw.get(META_KEY) or {}
-        status = response["status"]
-        if not isinstance(status, int) or isinstance(status, bool):
-            raise TypeError("response.status is not an integer")
-        folded = ours.get("collapsed")
-        return cls(
-            method=str(request["method"]).upper(),
-            url=str(request["url"]),
-            status=status,
-            request_mime=str(post.get("mimeType", "")) if post else "",
-            request_text=str(post.get("text", "")) if post else None,
-            response_mime=str(content.get("mimeType", "")),
-            response_text=str(content.get("text", "")),
-            provider=ours.get("provider"),
-            operation=ours.get("operation"),
-            collapsed=None
-            if folded is None
-            else Collapsed(int(folded["count"]), str(folded["first"]), str(folded["last"])),
-        )
-
-
-def read_har(path: str | Path) -> list[Entry]:
-    """The entries of one HAR file; RecordingError for a missing, corrupt or foreign file."""
-    source = Path(path)
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecordingError(f"{source}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordingError(f"{source}: cannot be read ({type(exc).__name__})") from None
-    except json.JSONDecodeError as exc:
-        raise RecordingError(
-            f"{source}: not a HAR file: invalid JSON at line {exc.lineno} column {exc.colno}"
-        ) from None
-    log = data.get("log") if isinstance(data, dict) else None
-    entries = log.get("entries") if isinstance(log, dict) else None
-    if not isinstance(entries, list):
-        raise RecordingError(f"{source}: not a HAR file: no log.entries list")
-    read = []
-    for index, raw in enumerate(entries):
-        try:
-            read.append(Entry.from_har(raw))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
-            raise RecordingError(f"{source}: entry {index} is malformed: {detail}") from None
-    return read
-
-
-def read_recordings(path: str | Path) -> list[Entry]:
-    """The entries of a HAR file, or of every ``*.har`` file in a folder (sorted by name)."""
-    source = Path(path)
-    if source.is_dir():
-        found = sorted(source.glob(f"*{HAR_SUFFIX}"))
-        if not found:
-            raise RecordingError(f"{source}: no {HAR_SUFFIX} files in this folder")
-        return [entry for file in found for entry in read_har(file)]
-    if not source.exists():
-        raise RecordingError(f"{source}: no such file or folder")
-    return read_har(source)
+# --------------------------------------------------------------------------- a folder of files
 
 
 def sessions(

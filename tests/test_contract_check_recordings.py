@@ -23,11 +23,12 @@ from starlette.testclient import TestClient
 import contracts
 
 # After issue 18's merge read_har and read_recordings come from emulator.recording.har.
-from contracts.recorded import IMAGE_KEY, read_har, read_recordings, with_placeholders
+from contracts.recorded import IMAGE_KEY, with_placeholders
 from contracts.recorded import sessions as by_file
 from contracts.streams import SSE_MEDIA_TYPE, chunks_of, stream_chunks
 from emulator import create_app
 from emulator.cli import main
+from emulator.recording.har import read_har, read_recordings
 from tests.conftest import AUTH, contract_client, emulator_config
 from tests.images import data_uri
 

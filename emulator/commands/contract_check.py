@@ -15,11 +15,8 @@ import httpx
 from contracts import conformance, recorded
 from contracts.budget import Budget, Unit
 from contracts.findings import Report
-
-# The HAR reader is a stand-in until issue 18's recording package is merged; then this one line
-# becomes: from emulator.recording.har import RecordingError, read_har, read_recordings
-from contracts.recorded import RecordingError, read_har, read_recordings
 from emulator.commands.common import ADMIN_TOKEN_ENV, fail, is_http_url
+from emulator.recording.har import RecordingError, read_har, read_recordings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

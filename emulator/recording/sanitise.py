@@ -22,7 +22,7 @@ import io
 import json
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
@@ -41,7 +41,6 @@ __all__ = [
     "Redactor",
     "describe_image",
     "filter_headers",
-    "placeholder_images",
     "sanitise_body",
     "sanitise_url",
     "secrets_in_headers",
@@ -364,40 +363,6 @@ def replace_images(value: Any) -> Any:
                 result[key] = replace_images(item)
         return result
     return value
-
-
-def placeholder_images(value: Any) -> Any:
-    """A copy of a read-back body with each descriptor turned back into a string of the kind it
-    replaced, so the body can be checked against its contract: the ``data`` of ``inlineData``
-    becomes base64 (the thumbnail's bytes), any other descriptor a ``data:`` URI of the
-    image's type holding the thumbnail. Not the original image: only its shape."""
-    return _placeholders(value, inline=False)
-
-
-def _placeholder(descriptor: Mapping[str, Any], inline: bool) -> str:
-    payload = str(descriptor.get("thumbnail") or "").partition(",")[2]
-    if inline:
-        return payload
-    mime = MIME_TYPES.get(str(descriptor.get("format")), "application/octet-stream")
-    return f"data:{mime};base64,{payload}"
-
-
-def _placeholders(value: Any, inline: bool) -> Any:
-    if isinstance(value, list):
-        return [_placeholders(item, inline=False) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {IMAGE_KEY} and isinstance(value[IMAGE_KEY], dict):
-        return _placeholder(value[IMAGE_KEY], inline)
-    result = {}
-    for key, item in value.items():
-        if key in _INLINE_KEYS and isinstance(item, dict):
-            result[key] = {
-                name: _placeholders(f, inline=name == "data") for name, f in item.items()
-            }
-        else:
-            result[key] = _placeholders(item, inline=False)
-    return result
 
 
 # --------------------------------------------------------------------------- bodies
