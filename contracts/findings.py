@@ -24,7 +24,7 @@ from jsonschema.exceptions import ValidationError
 
 import contracts
 from contracts import error_path
-from contracts.streams import chunks_of
+from contracts.streams import parsed_chunks
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = 60
@@ -228,7 +228,7 @@ def answer_findings(
     text = content.decode("utf-8", errors="replace")
     kind = content_type or "no content type"
     if declared.streamed and 200 <= status < 300:
-        chunks = chunks_of(content_type, content)
+        chunks = parsed_chunks(content_type, content)
         if chunks is None:
             expected = "a stream of JSON chunks (SSE data events, or one JSON array)"
             return [

@@ -20,10 +20,10 @@ SSE_MEDIA_TYPE = "text/event-stream"
 def stream_chunks(response: httpx.Response) -> list[Any] | None:
     """The chunks of a streamed answer: each SSE event's data (text/event-stream), or the
     elements of one JSON array; None when the body is neither."""
-    return chunks_of(response.headers.get("content-type", ""), response.content)
+    return parsed_chunks(response.headers.get("content-type", ""), response.content)
 
 
-def chunks_of(content_type: str, body: bytes) -> list[Any] | None:
+def parsed_chunks(content_type: str, body: bytes) -> list[Any] | None:
     """The chunks of a streamed answer given its media type and bytes (a recorded one, say):
     each SSE event's data when ``content_type`` is text/event-stream, else the elements of one
     JSON array; None when the body is neither."""

@@ -25,6 +25,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from emulator.core.http import scope_header
+
 ANY_ORIGIN = "*"
 # Google's list, in its order (Starlette joins it with ", ").
 ALLOWED_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
@@ -61,7 +63,7 @@ class CorsPolicy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.middleware is None:
             await self.app(scope, receive, send)
-        elif any(name == b"origin" for name, _ in scope["headers"]):
+        elif scope_header(scope, b"origin") is not None:
             await self.middleware(scope, receive, send)
         else:
             await self.app(scope, receive, vary_on_origin(send))

@@ -25,7 +25,7 @@ import contracts
 # After issue 18's merge read_har and read_recordings come from emulator.recording.har.
 from contracts.recorded import IMAGE_KEY, with_placeholders
 from contracts.recorded import sessions as by_file
-from contracts.streams import SSE_MEDIA_TYPE, chunks_of, stream_chunks
+from contracts.streams import SSE_MEDIA_TYPE, parsed_chunks, stream_chunks
 from emulator import create_app
 from emulator.cli import main
 from emulator.recording.har import read_har, read_recordings
@@ -352,10 +352,10 @@ def test_a_descriptor_becomes_the_placeholder_its_place_accepts(recorded) -> Non
 
 def test_stream_chunks_from_a_media_type_and_bytes() -> None:
     sse = b'data: {"a": 1}\r\n\r\ndata: {"a": 2}\r\n\r\n'
-    assert chunks_of("text/event-stream", sse) == [{"a": 1}, {"a": 2}]
-    assert chunks_of("application/json", b'[{"a": 1}]') == [{"a": 1}]
-    assert chunks_of("text/event-stream", b'data: {"a": 1}\r\n\r\ndata: {"a"') is None
-    assert chunks_of("application/json", b'{"a": 1}') is None
+    assert parsed_chunks("text/event-stream", sse) == [{"a": 1}, {"a": 2}]
+    assert parsed_chunks("application/json", b'[{"a": 1}]') == [{"a": 1}]
+    assert parsed_chunks("text/event-stream", b'data: {"a": 1}\r\n\r\ndata: {"a"') is None
+    assert parsed_chunks("application/json", b'{"a": 1}') is None
 
 
 # --------------------------------------------------------------------------- drift
@@ -387,7 +387,7 @@ def edit_request(item: dict[str, Any], change: Callable[[Any], None]) -> None:
 
 def edit_stream(item: dict[str, Any], change: Callable[[list[Any]], None]) -> None:
     content = item["response"]["content"]
-    chunks = chunks_of(content["mimeType"], content["text"].encode())
+    chunks = parsed_chunks(content["mimeType"], content["text"].encode())
     assert chunks
     change(chunks)
     content["text"] = "".join(f"data: {json.dumps(chunk)}\r\n\r\n" for chunk in chunks)

@@ -12,6 +12,7 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse as StarletteJSONResponse
+from starlette.types import Scope
 
 from emulator.core.errors import ApiError, ErrorKind
 
@@ -54,7 +55,11 @@ def header(request: Request, name: bytes) -> str | None:
     """A request header by its lower-case name (the first one if repeated, as Starlette's
     `Headers.get`), or None. A provider request reads several headers, and Starlette's
     `Headers` scans the whole list for each: this builds a table once per request instead."""
-    scope = request.scope
+    return scope_header(request.scope, name)
+
+
+def scope_header(scope: Scope, name: bytes) -> str | None:
+    """`header`, for an ASGI scope (middleware that has no Request): the same table."""
     table = scope.get(HEADER_TABLE_KEY)
     if table is None:
         raw = scope["headers"]

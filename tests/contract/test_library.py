@@ -92,6 +92,9 @@ def test_estimates_follow_the_price_table() -> None:
     assert cost("GET", PREDICTION) is None  # a poll is free
     one_k = cost("POST", GATEWAY, {"contents": [{"parts": [{"text": "a cat"}]}]})
     assert one_k is not None and Decimal("13.44") < one_k.amount < Decimal(16)
+    # The stream twin, as contract-check sends it (with ?alt=sse), is the same paid call.
+    streamed = GATEWAY.replace(":generateContent", ":streamGenerateContent") + "?alt=sse"
+    assert cost("POST", streamed, {"contents": [{"parts": [{"text": "a cat"}]}]}) == one_k
 
 
 def test_what_was_spent_comes_from_the_answer_when_it_says() -> None:

@@ -30,6 +30,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
+from contracts.streams import SSE_MEDIA_TYPE
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.runtime import runtime
 from emulator.core.streams import Framing, paced_events
@@ -37,7 +38,6 @@ from emulator.providers.vertex.request import text_tokens
 from emulator.providers.vertex.responses import answer_request
 from emulator.providers.vertex.surfaces import Method, Surface
 
-SSE_MEDIA_TYPE = "text/event-stream"
 JSON_MEDIA_TYPE = "application/json; charset=UTF-8"
 # What the last chunk's candidate carries besides its part, in the unary candidate's order.
 LAST_CHUNK_FIELDS = ("finishReason", "finishMessage", "index", "groundingMetadata")

@@ -88,10 +88,6 @@ class Surface:
             None,
         )
 
-    def api_key(self, request: Request) -> str | None:
-        found = self.credential(request)
-        return found[1] if found else None
-
     @property
     def key_refusals(self) -> Mapping[Credential, Refusal]:
         return KEY_REFUSALS[self.name]
