@@ -474,3 +474,56 @@ def test_bad_input_is_one_line_and_exit_status_2(
     assert err.count("\n") == 1 and err.startswith("imagegen-emulator: error: calibrate: ")
     assert message in err
     assert not out.exists()
+
+
+def exchange(
+    session: Session,
+    at: float,
+    status: int,
+    path: str = "/v1beta/models/gemini-2.5-flash-image:generateContent",
+    body: object = None,
+    headers: tuple[tuple[str, str], ...] = (),
+    elapsed_ms: float = 50.0,
+) -> None:
+    session.add(
+        "POST",
+        f"https://generativelanguage.example{path}",
+        [("x-goog-api-key", "AIzaCalibrationKey01"), ("Content-Type", "application/json")],
+        json.dumps(VERTEX_BODY).encode(),
+        status,
+        [("Content-Type", "application/json"), *headers],
+        b"" if body is None else json.dumps(body).encode(),
+        Timings(datetime.fromtimestamp(EPOCH + at, UTC), elapsed_ms, None),
+    )
+
+
+def test_google_retry_info_other_5xx_and_unanswered_requests_become_faults(
+    tmp_path: Path,
+) -> None:
+    session = Session()
+    retry_info = {
+        "error": {
+            "code": 429,
+            "message": "Resource exhausted.",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26.5s"}
+            ],
+        }
+    }
+    for index in range(10):
+        exchange(session, index, 429, body=retry_info)
+    for index in range(5):
+        exchange(session, 10 + index, 0, elapsed_ms=30_000.0)  # no answer (HAR status 0)
+    exchange(session, 20, 501, body={"error": {"code": 501, "message": "x", "status": "X"}})
+    for index in range(84):
+        exchange(session, 30 + index, 200, body={"candidates": []}, elapsed_ms=1500.0)
+    session.write(tmp_path / "vertex.har")
+    out = tmp_path / "fitted.toml"
+    assert main(["calibrate", str(tmp_path), "--out", str(out)]) == 0
+    vertex = tomllib.loads(out.read_text())["profiles"]["recorded"]["providers"]["vertex"]
+    assert vertex["faults"] == {"429; retry-after=27": 0.1, "500": 0.01, "timeout": 0.05}
+    assert vertex["timeout_seconds"] == 30.0
+    assert vertex["rate_limit"] is False
+    assert vertex["models"]["gemini-2.5-flash-image"]["latency"] == 1.5
+    assert Config.load(out, "recorded").fault_table("vertex", "gemini-2.5-flash-image").cumulative
