@@ -553,5 +553,5 @@ def test_a_fault_table_key_may_carry_the_faults_options() -> None:
     (_, limited), (_, moderated) = table.cumulative
     assert (limited.name, limited.retry_after) == ("429", 7)
     assert (moderated.name, moderated.stage) == ("moderation", "output")
-    with pytest.raises(ConfigError, match="defaults.faults: the options are retry-after"):
+    with pytest.raises(ConfigError, match=r"defaults\.faults: the options are retry-after"):
         Config.from_mapping({"defaults": {"faults": {"429; wait=7": 0.1}}})
