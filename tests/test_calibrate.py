@@ -423,6 +423,29 @@ def test_unknown_traffic_is_not_fitted(tmp_path: Path) -> None:
         Timings(datetime(2025, 1, 15, tzinfo=UTC), 5.0),
     )
     assert calibrate(session.entries()).providers == ()
+    # A submit whose request is not JSON still counts, as one image.
+    session.add(
+        "POST",
+        f"https://upstream.example{SUBMIT_3DAISTUDIO}",
+        [("Content-Type", "text/plain")],
+        b"not json",
+        200,
+        [("Content-Type", "application/json")],
+        b'{"task_id": "t1", "created_at": "2025-01-15T12:00:00Z"}',
+        Timings(datetime(2025, 1, 15, tzinfo=UTC), 5.0),
+    )
+    assert calibrate(session.entries()).providers == ("3daistudio",)
+    session = Session()
+    session.add(
+        "GET",
+        "https://elsewhere.example/health",
+        [],
+        None,
+        200,
+        [],
+        b"{}",
+        Timings(datetime(2025, 1, 15, tzinfo=UTC), 5.0),
+    )
     session.write(tmp_path / "foreign-paths.har")
     assert main(["calibrate", str(tmp_path)]) == 2
 

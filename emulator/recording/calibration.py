@@ -57,6 +57,7 @@ __all__ = [
     "calibrate",
     "fit_seconds",
     "percentile",
+    "retry_after_seconds",
 ]
 
 MIN_SAMPLES = 5  # a duration or latency needs this many samples
@@ -417,7 +418,11 @@ def _sort(entries: Iterable[Entry]) -> dict[str, _Traffic]:
             answer = entry.response_json()
             job_id = answer.get(protocol.job_id_field) if isinstance(answer, dict) else None
             request = entry.request_json()
-            images = request.get(protocol.images_field, 1) if protocol.images_field else 1
+            images = (
+                request.get(protocol.images_field, 1)
+                if protocol.images_field and isinstance(request, dict)
+                else 1
+            )
             if isinstance(job_id, str):
                 seen.jobs[job_id] = _Job(
                     model,
