@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -40,6 +40,8 @@ class Runtime:
     rate_limiter: RateLimiter
     journal: Journal
     uploads: UploadStore  # files clients uploaded (the Gemini API's Files API)
+    # What else a reset starts over (a replay's playback sequences): called after the rest.
+    on_reset: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def create(cls, config: Config, provider_ids: Sequence[str]) -> Runtime:
@@ -138,6 +140,8 @@ class Runtime:
         self.journal.clear()
         self.scenarios.clear()
         self.load_scenarios()
+        for start_over in self.on_reset:
+            start_over()
 
 
 def runtime(request: Request) -> Runtime:

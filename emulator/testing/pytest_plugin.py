@@ -8,7 +8,7 @@ Fixtures:
   port, shared by the tests of a session (of an xdist worker) and reset before each one.
 
 Both are an ImagegenEmulator (handle.py). Choose the profile and seed with
-``@pytest.mark.imagegen(profile=..., seed=..., config={...})`` or ``--imagegen-profile`` and
+``@pytest.mark.imagegen(profile=..., seed=..., config={...}, replay=..., replay_strict=...)`` or ``--imagegen-profile`` and
 ``--imagegen-seed`` (settings.py has the precedence).
 """
 
@@ -52,9 +52,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(profile=None, seed=None, config=None): the imagegen_emulator and"
-        " imagegen_server fixtures' profile, seed and config (a mapping in the config file's"
-        " shape) for these tests",
+        f"{MARKER}(profile=None, seed=None, config=None, replay=None, replay_strict=None):"
+        " the imagegen_emulator and imagegen_server fixtures' profile, seed and config (a"
+        " mapping in the config file's shape) for these tests; replay: recordings (a folder"
+        " of HAR files) to answer matching requests from, replay_strict: refuse the others",
     )
 
 
