@@ -8,8 +8,9 @@ Fixtures:
   port, shared by the tests of a session (of an xdist worker) and reset before each one.
 
 Both are an ImagegenEmulator (handle.py). Choose the profile and seed with
-``@pytest.mark.imagegen(profile=..., seed=..., config={...}, replay=..., replay_strict=...)`` or ``--imagegen-profile`` and
-``--imagegen-seed`` (settings.py has the precedence).
+``@pytest.mark.imagegen(profile=..., seed=..., config={...})`` or ``--imagegen-profile`` and
+``--imagegen-seed`` (settings.py has the precedence); replay recordings with
+``@pytest.mark.imagegen(replay="recordings/", replay_strict=True)``.
 """
 
 from __future__ import annotations
