@@ -46,12 +46,13 @@ from emulator.replay.tables import (
 )
 from emulator.replay.timeline import RecordedJob, path_params, recorded_jobs
 
-__all__ = ["REPLAY_OWNER", "REPLAY_ROUTE", "STRICT_STATUS", "Player"]
+__all__ = ["REFUSED_ROUTE", "REPLAY_OWNER", "REPLAY_ROUTE", "STRICT_STATUS", "Player"]
 
 # The owner of a replayed job in the store: no key's fingerprint, so no emulated poll finds it.
 REPLAY_OWNER = "replay"
-# The journal's route of a replayed request: "replay:<operationId>".
+# The journal's route of a replayed request, and of one strict replay refused.
 REPLAY_ROUTE = "replay:{}"
+REFUSED_ROUTE = "replay-unmatched:{}"
 # A request strict replay refuses: 404 NOT_FOUND, in every provider's error contract, and not
 # retried by clients (a test fails at once rather than after its retries).
 STRICT_KIND = ErrorKind.NOT_FOUND
@@ -162,9 +163,11 @@ class Player:
         data = job.params.get(_OUTPUTS_KEY) if job.owner == REPLAY_OWNER else None
         return None if data is None else self.jobs.get(data["submit"])
 
-    def _note(self, scope: Scope, found: Found, model: str | None) -> None:
+    def _note(
+        self, scope: Scope, found: Found, model: str | None, route: str = REPLAY_ROUTE
+    ) -> None:
         """The journal's view of a replayed request (app.py records it with its status)."""
-        route = REPLAY_ROUTE.format(found.operation.operation_id)
+        route = route.format(found.operation.operation_id)
         scope[DECISION_SCOPE_KEY] = Decision(found.provider, route, model, None)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, found: Found) -> None:
@@ -176,7 +179,7 @@ class Player:
         )
         shape = error_shape_for_path(found.route_path)
         assert shape is not None  # found from the provider's own operation table
-        self._note(scope, found, found.path_params.get("model"))
+        self._note(scope, found, found.path_params.get("model"), REFUSED_ROUTE)
         await shape[1].render(error)(scope, receive, send)
 
     # ------------------------------------------------------------------ answers
@@ -255,6 +258,8 @@ class Player:
                 outputs[url] = asset.id
                 job.outputs.append(asset.id)
                 rt.store.put_asset(asset, job)
+        reasons = [] if protocol.failure is None else protocol.failure.values(final)
+        job.failure = next((str(reason) for reason in reasons if reason), None)
         job.params[_OUTPUTS_KEY] = {
             "submit": recorded.submit,
             "recorded_id": recorded.recorded_id,

@@ -25,6 +25,8 @@ class JobProtocol:
     links: tuple[FieldPath, ...] = ()
     # Fields holding output file URLs: served by the emulator (emulator/core/assets.py).
     outputs: tuple[FieldPath, ...] = field(default=())
+    # The final answer's failure reason, for the job's view (GET /_emulator/jobs, dashboard).
+    failure: FieldPath | None = None
 
 
 JOB_PROTOCOLS: dict[str, JobProtocol] = {
@@ -35,6 +37,7 @@ JOB_PROTOCOLS: dict[str, JobProtocol] = {
         job_id=parse("id"),
         links=(parse("statusUrl"),),
         outputs=(parse("outputs[*]"),),
+        failure=parse("error"),
     ),
     "3daistudio": JobProtocol(
         starts=frozenset({"generateImage", "editImage"}),
@@ -46,6 +49,7 @@ JOB_PROTOCOLS: dict[str, JobProtocol] = {
             parse("results[*].asset"),
             parse("results[*].thumbnail"),
         ),
+        failure=parse("failure_reason"),
     ),
 }
 
