@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,13 @@ from clients import EmulatorClock, VibedreamClient
 from contracts.streams import SSE_MEDIA_TYPE, stream_chunks
 from emulator import create_app
 from emulator.cli import main
+from emulator.commands.serve import banner
 from emulator.core.clock import utc
 from emulator.core.streams import event_times
 from emulator.recording import Session, Timings, read_recordings
 from emulator.recording.sanitise import IMAGE_KEY
 from emulator.replay.player import STRICT_STATUS
+from emulator.testing.server import start_server
 from emulator.testing.settings import SettingsError, resolve
 from tests.conftest import AUTH, KEY, contract_client, emulator_config
 from tests.images import data_uri
@@ -374,6 +377,37 @@ def test_a_stream_replays_chunk_for_chunk_with_its_images_rendered(
     assert stream_chunks(other)[0]["responseId"] != recorded_chunks[0]["responseId"]
 
 
+def test_on_the_real_clock_a_replayed_stream_arrives_at_its_recorded_pace(
+    recording: tuple[TestClient, Recorder], tmp_path: Path
+) -> None:
+    """Over a real socket: the first chunk after the recorded 150 ms to first byte, the whole
+    stream after the recorded 400 ms."""
+    client, recorder = recording
+    recorder.first_byte_ms, recorder.elapsed_ms = 150.0, 400.0
+    path, params = GEMINI.format("streamGenerateContent"), {"alt": "sse"}
+    assert client.post(path, json=LIGHTHOUSE, params=params, headers=GOOGLE_KEY).is_success
+    folder = recorder.write(tmp_path)
+    app = create_app(emulator_config(clock="real", replay_folder=str(folder), replay_strict=True))
+    running = start_server(app)
+    try:
+        with httpx.Client(base_url=running.base_url) as http:
+            started = time.perf_counter()
+            with http.stream(
+                "POST", path, json=LIGHTHOUSE, params=params, headers=GOOGLE_KEY
+            ) as answer:
+                assert answer.status_code == 200
+                chunks = answer.iter_bytes()
+                next(chunks)
+                first = time.perf_counter() - started
+                body = b"".join(chunks)
+            total = time.perf_counter() - started
+    finally:
+        running.stop()
+    assert 0.14 <= first < 0.35, first
+    assert total >= 0.39, total
+    assert body.endswith(b"\r\n\r\n")
+
+
 def test_a_replayed_stream_keeps_its_recorded_pace() -> None:
     # First chunk at the recorded time to first byte, the last at the recorded end.
     assert event_times(4, 1.2, 0.3) == pytest.approx([0.3, 0.6, 0.9, 1.2])
@@ -544,6 +578,12 @@ def test_serve_refuses_bad_recordings_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith("imagegen-emulator: error: " + problem.format(tmp=tmp_path))
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_serve_banner_says_what_is_replayed(one_recorded_job: Path) -> None:
+    app = create_app(emulator_config(replay_folder=str(one_recorded_job), replay_strict=True))
+    text = banner("http://127.0.0.1:8000", app.state.runtime)
+    assert f"replaying {one_recorded_job} (strict: unmatched requests refused)" in text
 
 
 # --------------------------------------------------------------------------- a reference client

@@ -105,10 +105,6 @@ class Player:
         """Every playback sequence from its first answer again (POST /_emulator/reset)."""
         self._played.clear()
 
-    @property
-    def keys(self) -> int:
-        return len(self._keyed)
-
     # ------------------------------------------------------------------ a request
 
     async def __call__(
