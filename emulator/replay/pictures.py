@@ -9,7 +9,8 @@ always gives the same bytes).
   without one, ``DEFAULT_SIZE`` and the format its URL's extension names (PNG when none does).
 
 A format the renderer does not write (GIF, HEIC, an undecodable image) is rendered as PNG;
-a descriptor without a size gets ``DEFAULT_SIZE``.
+a descriptor without a size, or with a side over ``MAX_SIDE`` (no provider makes one; a
+corrupt recording must not make the emulator render gigapixels), gets ``DEFAULT_SIZE``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from emulator.recording.sanitise import IMAGE_KEY
 __all__ = ["DEFAULT_SIZE", "descriptor_of", "render_inline", "spec_for", "spec_for_url"]
 
 DEFAULT_SIZE = (1024, 1024)
+MAX_SIDE = 8192
 DEFAULT_FORMAT = "png"
 INLINE_KEYS = ("inlineData", "inline_data")
 MIME_KEYS = ("mimeType", "mime_type")
@@ -43,7 +45,7 @@ def spec_for(image: Mapping[str, Any]) -> ImageSpec:
     """The picture standing for a recorded image (the inside of its descriptor)."""
     fmt = image.get("format")
     width, height = image.get("width"), image.get("height")
-    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+    if not all(isinstance(side, int) and 0 < side <= MAX_SIDE for side in (width, height)):
         width, height = DEFAULT_SIZE
     digest = str(image.get("sha256") or "0")
     return _spec(
