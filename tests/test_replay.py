@@ -580,6 +580,17 @@ def test_serve_refuses_bad_recordings_in_one_line(
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_a_config_change_at_run_time_keeps_the_replay(one_recorded_job: Path) -> None:
+    with replaying(one_recorded_job, replay_strict=True) as strict:
+        config = strict.get("/_emulator/config").json()["config"]
+        assert config["replay"]["folder"] == str(one_recorded_job)
+        changed = {key: value for key, value in config.items() if key != "replay"}
+        assert strict.put("/_emulator/config", json=changed).status_code == 200
+        assert strict.get("/_emulator/config").json()["config"]["replay"] == config["replay"]
+        refused = strict.post(VIBEDREAM_SUBMIT, json={"prompt": "other"}, headers=AUTH)
+        assert refused.status_code == STRICT_STATUS
+
+
 def test_the_serve_banner_says_what_is_replayed(one_recorded_job: Path) -> None:
     app = create_app(emulator_config(replay_folder=str(one_recorded_job), replay_strict=True))
     text = banner("http://127.0.0.1:8000", app.state.runtime)

@@ -113,8 +113,11 @@ class Runtime:
 
     def apply_config(self, config: Config) -> None:
         """Run on a new config from now on. Jobs, files, wallets and the clock stay; the
-        config's scenarios start over; the seed, clock mode and store need a restart."""
+        config's scenarios start over; the seed, clock mode, store and replay need a restart."""
         config.seed, config.clock, config.store = self.rng.seed, self.clock.mode, self.config.store
+        # The recordings replayed were loaded at start (emulator/replay/): a restart changes them.
+        for name in ("replay_folder", "replay_strict", "replay_match", "replay_ignore"):
+            setattr(config, name, getattr(self.config, name))
         self.config = config
         self.store.max_jobs, self.store.job_retention = config.max_jobs, config.job_retention
         self.keys = KeyPolicy(config.key_table())
