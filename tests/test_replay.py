@@ -566,6 +566,10 @@ def test_the_marker_refuses_recordings_it_cannot_read(tmp_path: Path) -> None:
             "replay: {tmp}/foreign.har: not a HAR file: no log.entries list",
         ),
         (["--replay-strict"], "--replay-strict needs recordings: give --replay DIR"),
+        (
+            ["--config", "{tmp}/bad-ignore.toml", "--replay", "{tmp}/good.har"],
+            "replay: '$.a..b' is not a field path (at '..b')",
+        ),
     ],
 )
 def test_serve_refuses_bad_recordings_in_one_line(
@@ -573,6 +577,8 @@ def test_serve_refuses_bad_recordings_in_one_line(
 ) -> None:
     (tmp_path / "broken.har").write_text('{"log": {"entries": [')
     (tmp_path / "foreign.har").write_text('{"openapi": "3.1.0"}')
+    (tmp_path / "good.har").write_text('{"log": {"entries": []}}')
+    (tmp_path / "bad-ignore.toml").write_text('[replay]\nignore = ["$.a..b"]\n')
     given = [argument.format(tmp=tmp_path) for argument in arguments]
     assert main(["serve", "--port", "0", *given]) == 2
     err = capsys.readouterr().err
