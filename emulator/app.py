@@ -22,6 +22,7 @@ from emulator.core.streams import StreamCut
 from emulator.cors import CorsPolicy
 from emulator.error_handlers import EXCEPTION_HANDLERS
 from emulator.providers import PROVIDERS, error_shape_for_path, provider_path_prefixes
+from emulator.replay import Player
 from emulator.request_log import log_request
 from emulator.request_log import logger as request_logger
 from emulator.routing import Endpoint, ExceptionHandler, ProviderRoutes, exception_handler
@@ -50,6 +51,7 @@ class EmulatorApp(Starlette):
         self._cors_config: Config | None = None
         self._cors_dispatch = CorsPolicy(self._dispatch, ())
         self._cors_admin = CorsPolicy(self._admin, ())
+        self.replay: Player | None = None  # answers recorded requests (serve --replay)
 
     def _cors_for(self, config: Config) -> tuple[CorsPolicy, CorsPolicy]:
         """The provider dispatch and the admin API behind the CORS policies of `config`,
@@ -101,8 +103,14 @@ class EmulatorApp(Starlette):
                 log_request(scope["method"], scope["path"], provider, status, elapsed, decision)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A request outside the admin API: by the provider route table when it matches,
-        else by Starlette's router."""
+        """A request outside the admin API: from a recording when one matches (replay, on
+        both paths), else by the provider route table when it matches, else by Starlette's
+        router."""
+        if self.replay is not None:
+            emulate = await self.replay(scope, receive, send, self.state.runtime)
+            if emulate is None:
+                return
+            receive = emulate
         matched = self.provider_routes.match(scope)
         if matched is None:
             await super().__call__(scope, receive, send)
@@ -166,6 +174,8 @@ def create_runtime(config: Config) -> Runtime:
 
 
 def create_app(config: Config | None = None) -> Starlette:
+    """The app for `config`; with `[replay] folder`, RecordingError for recordings that cannot
+    be read and InvalidPath for an ignore path that does not parse."""
     runtime = create_runtime(config or Config())
     app = EmulatorApp(
         provider_routes=[route for provider in PROVIDERS for route in provider.routes],
@@ -175,4 +185,7 @@ def create_app(config: Config | None = None) -> Starlette:
         cors_path_prefixes=(*provider_path_prefixes(), assets.ASSET_PREFIX + "/"),
     )
     app.state.runtime = runtime
+    app.replay = Player.from_config(runtime.config)
+    if app.replay is not None:
+        runtime.on_reset.append(app.replay.reset)
     return app

@@ -40,6 +40,8 @@ DEFAULT_WALLET_BALANCE = 1000  # a key's wallet starts with this, in the provide
 NO_FAULTS = FaultTable(())
 # Provider routes answer browser pages of any origin (emulator/cors.py); the admin API none.
 DEFAULT_CORS_ALLOWED_ORIGINS = ("*",)
+# What a request must share with a recorded one to get its answer (emulator/replay/matcher.py).
+REPLAY_MATCH = ("method", "operation", "query", "body")
 
 
 class ConfigError(ValueError):
@@ -67,6 +69,11 @@ class Config:
     # Origins whose pages may call the provider routes ("*": any) and the admin API.
     cors_allowed_origins: list[str] = field(default_factory=lambda: [*DEFAULT_CORS_ALLOWED_ORIGINS])
     admin_allowed_origins: list[str] = field(default_factory=list)
+    # [replay]: answer requests from recordings (emulator/replay/); None: no replay.
+    replay_folder: str | None = None
+    replay_strict: bool = False  # refuse what no recording matches
+    replay_match: list[str] = field(default_factory=lambda: [*REPLAY_MATCH])
+    replay_ignore: list[str] | None = None  # None: the matcher's default (ids, timestamps)
 
     def __post_init__(self) -> None:
         self._check_settings()
@@ -88,6 +95,7 @@ class Config:
             start = start.timestamp()
         elif start is not None and not isinstance(start, int | float):
             raise ConfigError("clock_start: give seconds since the epoch or a TOML date-time")
+        replay = data.get("replay", {})
         return cls(
             seed=data.get("seed"),
             clock=data.get("clock", "real"),
@@ -109,6 +117,10 @@ class Config:
                 data.get("cors", {}).get("allowed_origins", DEFAULT_CORS_ALLOWED_ORIGINS)
             ),
             admin_allowed_origins=list(data.get("admin", {}).get("allowed_origins", [])),
+            replay_folder=replay.get("folder"),
+            replay_strict=bool(replay.get("strict", False)),
+            replay_match=list(replay.get("match", REPLAY_MATCH)),
+            replay_ignore=None if "ignore" not in replay else list(replay["ignore"]),
         )
 
     @classmethod
@@ -154,6 +166,13 @@ class Config:
             out["clock_start"] = self.clock_start
         if self.api_keys is not None:
             out["auth"] = {"keys": self.api_keys}
+        if self.replay_folder is not None:
+            out["replay"] = {
+                "folder": self.replay_folder,
+                "strict": self.replay_strict,
+                "match": self.replay_match,
+                **({} if self.replay_ignore is None else {"ignore": self.replay_ignore}),
+            }
         return json.loads(json.dumps(out, default=str))
 
     def with_profile(self, profile: str) -> Config:

@@ -86,7 +86,9 @@ def test_the_entry_point_registers_the_plugin_and_its_marker(tester: pytest.Pyte
     (plugin,) = [e for e in entry_points(group="pytest11") if e.name == "imagegen_emulator"]
     assert plugin.load() is emulator.testing.pytest_plugin
     result = tester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.imagegen(profile=None, seed=None, config=None):*"])
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.imagegen(profile=None, seed=None, config=None, replay=None,*"]
+    )
     tester.runpytest("--help").stdout.fnmatch_lines(["*--imagegen-profile=NAME*"])
 
 

@@ -16,6 +16,8 @@ from emulator.config import Config, ConfigError
 from emulator.core.runtime import Runtime
 from emulator.core.scenarios import ScenarioError
 from emulator.providers import PROVIDERS
+from emulator.recording.har import RecordingError
+from emulator.replay.fieldpaths import InvalidPath
 from emulator.request_log import LOG_FORMATS, logging_config
 
 SERVE_PROFILE = "dev"  # unless --profile or the config file's `profile` says otherwise
@@ -37,6 +39,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "  imagegen-emulator serve --config emulator.toml --clock virtual\n"
         "  imagegen-emulator serve --log-format json 2>> requests.jsonl\n"
         "  imagegen-emulator serve --log-level debug      # admin requests too\n"
+        "  imagegen-emulator serve --replay recordings/ --replay-strict\n"
         '  imagegen-emulator serve --host 0.0.0.0 --admin-token "$(openssl rand -hex 16)"',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -78,6 +81,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default="text",
         choices=LOG_FORMATS,
         help="text (default), or json: one JSON object per line (stderr)",
+    )
+    serve.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="answer requests that match a recorded one from these recordings (a folder of"
+        " .har files, or one); overrides the config's [replay] folder",
+    )
+    serve.add_argument(
+        "--replay-strict",
+        action="store_true",
+        default=None,
+        help="with --replay: refuse requests no recording matches (404 in the provider's"
+        " error shape) instead of emulating them",
     )
     serve.add_argument("--root-path", default="", help="path prefix when served behind a proxy")
     serve.add_argument(
@@ -130,6 +146,13 @@ def banner(base_url: str, runtime: Runtime) -> str:
         f"  admin: {base_url}/_emulator/health"
         + ("  (admin token required)" if runtime.config.admin_token else ""),
     ]
+    if runtime.config.replay_folder is not None:
+        strict = (
+            "strict: unmatched requests refused"
+            if runtime.config.replay_strict
+            else ("unmatched requests emulated")
+        )
+        lines.append(f"  replaying {runtime.config.replay_folder} ({strict})")
     for provider in PROVIDERS:
         lines += [
             "",
@@ -163,6 +186,12 @@ def run(args: argparse.Namespace) -> int:
         config.seed = args.seed
     if args.clock:
         config.clock = args.clock
+    if args.replay is not None:
+        config.replay_folder = args.replay
+    if args.replay_strict:
+        if config.replay_folder is None:
+            return fail("--replay-strict needs recordings: give --replay DIR")
+        config.replay_strict = True
     if not 0 <= args.port <= 65535:
         return fail(f"--port must be between 0 and 65535, got {args.port}")
     try:
@@ -175,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         sock.close()
         return fail(f"config: {exc}")
+    except (RecordingError, InvalidPath) as exc:
+        sock.close()
+        return fail(f"replay: {exc}")
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
     print(banner(f"http://{shown_host}:{port}{args.root_path}", app.state.runtime), flush=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -40,6 +40,8 @@ class Runtime:
     rate_limiter: RateLimiter
     journal: Journal
     uploads: UploadStore  # files clients uploaded (the Gemini API's Files API)
+    # What else a reset starts over (a replay's playback sequences): called after the rest.
+    on_reset: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def create(cls, config: Config, provider_ids: Sequence[str]) -> Runtime:
@@ -111,8 +113,11 @@ class Runtime:
 
     def apply_config(self, config: Config) -> None:
         """Run on a new config from now on. Jobs, files, wallets and the clock stay; the
-        config's scenarios start over; the seed, clock mode and store need a restart."""
+        config's scenarios start over; the seed, clock mode, store and replay need a restart."""
         config.seed, config.clock, config.store = self.rng.seed, self.clock.mode, self.config.store
+        # The recordings replayed were loaded at start (emulator/replay/): a restart changes them.
+        for name in ("replay_folder", "replay_strict", "replay_match", "replay_ignore"):
+            setattr(config, name, getattr(self.config, name))
         self.config = config
         self.store.max_jobs, self.store.job_retention = config.max_jobs, config.job_retention
         self.keys = KeyPolicy(config.key_table())
@@ -138,6 +143,8 @@ class Runtime:
         self.journal.clear()
         self.scenarios.clear()
         self.load_scenarios()
+        for start_over in self.on_reset:
+            start_over()
 
 
 def runtime(request: Request) -> Runtime:

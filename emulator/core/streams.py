@@ -39,11 +39,15 @@ class Framing:
     closing: bytes = b""
 
 
-def event_times(count: int, seconds: float) -> list[float]:
-    """When each of `count` events leaves, in seconds after the request was answered."""
+def event_times(count: int, seconds: float, first: float | None = None) -> list[float]:
+    """When each of `count` events leaves, in seconds after the request was answered; `first`
+    sets the first event's time (a replayed stream's recorded time to first byte) instead of
+    FIRST_EVENT_SHARE of `seconds`."""
     if count <= 0:
         return []
-    first = seconds * FIRST_EVENT_SHARE if count > 1 else seconds
+    if first is None:
+        first = seconds * FIRST_EVENT_SHARE if count > 1 else seconds
+    first = min(first, seconds)
     step = (seconds - first) / (count - 1) if count > 1 else 0.0
     return [first + step * index for index in range(count)]
 
@@ -58,16 +62,22 @@ def corrupt_index(count: int) -> int:
 
 
 async def paced_events(
-    payloads: Sequence[Any], framing: Framing, clock: Clock, decision: Decision
+    payloads: Sequence[Any],
+    framing: Framing,
+    clock: Clock,
+    decision: Decision,
+    first: float | None = None,
 ) -> AsyncIterator[bytes]:
-    """The wire bytes of a stream, each event when it is due (see the module docstring)."""
+    """The wire bytes of a stream, each event when it is due (see the module docstring);
+    `first`: the first event's time, as in event_times."""
     seconds = decision.latency
     delivery = decision.delivery
     if delivery is Delivery.SLOW:
         seconds += decision.slow_body_seconds
     count = len(payloads)
     elapsed = 0.0
-    for index, (payload, due) in enumerate(zip(payloads, event_times(count, seconds), strict=True)):
+    times = event_times(count, seconds, first)
+    for index, (payload, due) in enumerate(zip(payloads, times, strict=True)):
         if due > elapsed:
             await clock.sleep(due - elapsed)
             elapsed = due

@@ -9,7 +9,8 @@ Fixtures:
 
 Both are an ImagegenEmulator (handle.py). Choose the profile and seed with
 ``@pytest.mark.imagegen(profile=..., seed=..., config={...})`` or ``--imagegen-profile`` and
-``--imagegen-seed`` (settings.py has the precedence).
+``--imagegen-seed`` (settings.py has the precedence); replay recordings with
+``@pytest.mark.imagegen(replay="recordings/", replay_strict=True)``.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(profile=None, seed=None, config=None): the imagegen_emulator and"
-        " imagegen_server fixtures' profile, seed and config (a mapping in the config file's"
-        " shape) for these tests",
+        f"{MARKER}(profile=None, seed=None, config=None, replay=None, replay_strict=None):"
+        " the imagegen_emulator and imagegen_server fixtures' profile, seed and config (a"
+        " mapping in the config file's shape) for these tests; replay: recordings (a folder"
+        " of HAR files) to answer matching requests from, replay_strict: refuse the others",
     )
 
 

@@ -1,6 +1,10 @@
 """What emulator a test gets: its profile, seed and config, from the defaults, the command line
 (``--imagegen-profile``, ``--imagegen-seed``) and ``@pytest.mark.imagegen`` markers.
 
+``replay="recordings/"`` (a folder of HAR files, or one) and ``replay_strict=True`` are the
+config's ``[replay] folder`` and ``strict``: a test replaying other recordings gets a server of
+its own (``replay`` is RESTART_ONLY), and unreadable recordings fail it with one line.
+
 Precedence, later winning: the defaults (profile ``instant``, seed 0, virtual clock), the
 command-line options, each marker's ``config`` from the farthest (module) to the closest
 (function), each marker's ``profile`` and ``seed``.
@@ -14,14 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.config import Config
+from emulator.replay import Player
 
 DEFAULT_PROFILE = "instant"
 # Fixed, so a test run is reproducible by default (ids, durations, faults drawn at random).
 DEFAULT_SEED = 0
 # What a running emulator cannot change (PUT /_emulator/config keeps them): a test that asks for
 # other values of these gets a server of its own.
-RESTART_ONLY = ("seed", "clock", "clock_start", "store", "admin")
-MARKER_ARGUMENTS = ("profile", "seed", "config")
+RESTART_ONLY = ("seed", "clock", "clock_start", "store", "admin", "replay")
+MARKER_ARGUMENTS = ("profile", "seed", "config", "replay", "replay_strict")
 
 
 class SettingsError(ValueError):
@@ -45,11 +50,15 @@ class EmulatorSettings:
         return self.mapping.get("admin", {}).get("token")
 
     def build(self) -> Config:
-        """The Config, checked as the admin API would check it; SettingsError says why not."""
+        """The Config, checked as the admin API would check it, its recordings readable;
+        SettingsError says why not."""
         try:
-            return Config.from_mapping(self.mapping)
-        except ValueError as exc:  # ConfigError, and an unreadable value
+            config = Config.from_mapping(self.mapping)
+            if config.replay_folder is not None:
+                Player.from_config(config)  # a missing folder or a corrupt HAR file, here
+        except ValueError as exc:  # ConfigError, RecordingError, and an unreadable value
             raise SettingsError(str(exc)) from None
+        return config
 
     def server_key(self) -> str:
         """Equal for settings one running server can take by a config change and a reset."""
@@ -84,6 +93,18 @@ def resolve(
         for name in ("profile", "seed"):
             if kwargs.get(name) is not None:
                 mapping[name] = kwargs[name]
+        replay = {
+            key: value
+            for key, value in (
+                ("folder", kwargs.get("replay")),
+                ("strict", kwargs.get("replay_strict")),
+            )
+            if value is not None
+        }
+        if "folder" in replay:
+            replay["folder"] = str(replay["folder"])  # a pathlib.Path too
+        if replay:
+            mapping = deep_merge(mapping, {"replay": replay})
     return EmulatorSettings(mapping)
 
 
