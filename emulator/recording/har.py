@@ -9,7 +9,9 @@ An entry is standard HAR (``startedDateTime``, ``time``, ``request``, ``response
                   "contracts": {"request": "request.z-image-turbo" | null,
                                 "response": "prediction" | null},
                   "elapsed_ms": 812.5, "first_byte_ms": 640.1 | null,
-                  "collapsed": null | {"count": 7, "first": iso, "last": iso}}
+                  "collapsed": null | {"count": 7, "first": iso, "last": iso},
+                  "note": "upstream refused the connection"}   (only on an answer the
+                                                                recorder made itself)
 
 Bodies are sanitised text (JSON, or a stream's raw text); images in them are descriptors
 (emulator/recording/sanitise.py). ``response.content.size`` is the size of the body as it was
@@ -119,6 +121,9 @@ class Entry:
     request_size: int = -1  # bytes of the request body as sent; -1 unknown
     collapsed: Collapsed | None = None
     http_version: str = _HTTP_VERSION
+    # Why the recorder answered itself (an upstream down or too slow: its 502/504); None for
+    # an answer the upstream gave.
+    note: str | None = None
 
     @property
     def path(self) -> str:
@@ -183,6 +188,7 @@ class Entry:
                     "first": self.collapsed.first,
                     "last": self.collapsed.last,
                 },
+                **({} if self.note is None else {"note": self.note}),
             },
         }
 
@@ -208,6 +214,7 @@ class Entry:
                 method, url, status
             )
             elapsed, first_byte, collapsed = float(raw.get("time", 0)), None, None
+            note = None
         else:
             provider, operation = ours["provider"], ours["operation"]
             request_contract = ours["contracts"]["request"]
@@ -219,6 +226,7 @@ class Entry:
                 if folded is None
                 else Collapsed(int(folded["count"]), str(folded["first"]), str(folded["last"]))
             )
+            note = None if ours.get("note") is None else str(ours["note"])
         return cls(
             started=str(raw["startedDateTime"]),
             method=method,
@@ -241,6 +249,7 @@ class Entry:
             response_contract=response_contract,
             collapsed=collapsed,
             http_version=str(request.get("httpVersion", _HTTP_VERSION)),
+            note=note,
         )
 
 
@@ -298,12 +307,13 @@ def build_entry(
     *,
     redactor: Redactor | None = None,
     prefix: str = "",
+    note: str | None = None,
 ) -> Entry:
     """A sanitised entry from one raw exchange.
 
     The exchange's credentials are added to ``redactor`` (a session's, so later entries mask
     them too) and masked in this entry; headers are allow-listed, ``?key=`` dropped, images
-    replaced by descriptors.
+    replaced by descriptors. ``note`` says why the recorder answered itself (Entry.note).
     """
     redactor = redactor if redactor is not None else Redactor()
     redactor.add(secrets_in_headers(request_headers))
@@ -341,6 +351,7 @@ def build_entry(
         operation=operation,
         request_contract=request_contract,
         response_contract=response_contract,
+        note=note,
     )
     return redact(entry, redactor)
 
@@ -365,23 +376,33 @@ def har_document(entries: Iterable[Entry]) -> dict[str, Any]:
 
 def write_har(path: str | os.PathLike[str], entries: Iterable[Entry]) -> Path:
     """Write a session's entries to ``path`` atomically: a temporary file in the same folder,
-    flushed to disk, then renamed over ``path``. A failure leaves no file or the old one."""
+    flushed to disk, then renamed over ``path``. A failure leaves no file or the old one, and
+    raises RecordingError (a missing folder, no permission, a full disk)."""
     target = Path(path)
     text = json.dumps(har_document(entries), ensure_ascii=False, indent=1)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+        )
+    except OSError as exc:
+        raise RecordingError(f"{target}: cannot be written: {_reason(exc)}") from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise RecordingError(f"{target}: cannot be written: {_reason(exc)}") from None
         raise
     return target
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
 
 
 def read_har(path: str | os.PathLike[str]) -> list[Entry]:
