@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -333,8 +336,12 @@ def test_an_upstream_that_is_down_is_a_502_in_the_providers_shape(tmp_path: Path
 
 
 def test_an_upstream_too_slow_is_a_504_and_recorded(tmp_path: Path) -> None:
+    answered = threading.Event()
+
     async def slow(request: Request) -> Response:
-        await asyncio.sleep(2)
+        deadline = time.monotonic() + 5
+        while not answered.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         return JSONResponse({})
 
     routes = [Route("/v1/images/{rest:path}", slow, methods=["POST"])]
@@ -346,6 +353,7 @@ def test_an_upstream_too_slow_is_a_504_and_recorded(tmp_path: Path) -> None:
         ),
     ):
         answer = httpx.post(proxy.base_url + AISTUDIO_GENERATE, headers=AUTH, json={})
+        answered.set()
         assert writer.flush()
     assert answer.status_code == 504
     contracts.validate("3daistudio", "error", answer.json())
@@ -431,3 +439,31 @@ def test_writing_into_a_missing_folder_is_a_recording_error(tmp_path: Path) -> N
 
     with pytest.raises(RecordingError, match="cannot be written"):
         Session().write(tmp_path / "missing" / "session.har")
+
+
+def test_the_record_command_serves_writes_and_never_prints_the_key(
+    tmp_path: Path, upstream: RunningServer
+) -> None:
+    """The real command in its own process: banner, one exchange, Ctrl-C, a complete file."""
+    out = tmp_path / "new" / "recordings"
+    command = [sys.executable, "-m", "emulator", "record", "--port", "0", "--out", str(out)]
+    command += ["--upstream", f"vibedream={upstream.base_url}"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("imagegen-emulator record listening on http://127.0.0.1:")
+        base_url = first.split()[-1]
+        banner = [proc.stdout.readline() for _ in range(3)]
+        assert banner[0].split() == ["vibedream", "->", upstream.base_url]
+        assert banner[1].startswith(f"  writing {out}/session-")
+        created = httpx.post(base_url + Z_IMAGE, headers=AUTH, json={"prompt": "a fox"})
+        assert created.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+    assert KEY not in stdout + stderr
+    assert "POST /api/v1/models/z-image-turbo/generate -> 200" in stderr
+    (written,) = out.glob("session-*.har")
+    assert [entry.operation for entry in read_har(written)] == ["submitPrediction"]

@@ -37,6 +37,10 @@ class Session:
         self._redactor = Redactor(redact)
         self._prefix = prefix
         self._entries: list[Entry] = []
+        # The entries masked with every secret of redactor generation `_masked_at`: a file
+        # write re-masks them all only after a new secret was seen, not every time.
+        self._masked: list[Entry] = []
+        self._masked_at = 0
         self._lock = threading.Lock()
 
     def add(
@@ -98,12 +102,17 @@ class Session:
             note=note,
         )
         self._entries.append(entry)
+        if self._masked_at == self._redactor.generation:
+            self._masked.append(entry)  # masked by build_entry with every secret known
         return entry
 
     def entries(self) -> list[Entry]:
         """What the file will hold: every entry masked with every secret seen, polls collapsed."""
         with self._lock:
-            return collapse_polls(redact(entry, self._redactor) for entry in self._entries)
+            if self._masked_at != self._redactor.generation:
+                self._masked = [redact(entry, self._redactor) for entry in self._entries]
+                self._masked_at = self._redactor.generation
+            return collapse_polls(self._masked)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         return write_har(path, self.entries())

@@ -2,9 +2,12 @@
 worker thread, so neither a client's latency nor the server's event loop pays for image
 descriptors or the file write.
 
-After each burst of exchanges the whole session is rewritten atomically (write_har), once for
-however many exchanges arrived meanwhile: the file on disk is always a complete HAR file.
-:meth:`SessionWriter.close` drains the queue and writes a last time.
+After each exchange the whole session is rewritten atomically (write_har), once for however
+many exchanges arrived meanwhile, and at most once every WRITE_INTERVAL seconds or, for a long
+session whose write takes a while, every WRITE_DUTY times the last write's duration (so the
+writer never takes more than about 1/WRITE_DUTY of a core from the proxy's event loop): the file
+on disk is always a complete HAR file, at most that far behind. :meth:`SessionWriter.flush`
+writes at once; :meth:`SessionWriter.close` drains the queue and writes a last time.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +25,10 @@ from emulator.recording.session import Session
 __all__ = ["Exchange", "SessionWriter"]
 
 log = logging.getLogger("imagegen_emulator.record")
+
+WRITE_INTERVAL = 0.5  # seconds between two writes of the file, at least
+WRITE_DUTY = 5.0  # ... and at least this many times the last write's duration
+_FLUSH = object()  # a queue item: write now
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ class SessionWriter:
     def __init__(self, session: Session, path: Path) -> None:
         self.session = session
         self.path = path
-        self._queue: queue.Queue[Exchange | None] = queue.Queue()
+        self._queue: queue.Queue[Exchange | object | None] = queue.Queue()
         self._written = threading.Condition()
         self._pending = 0  # exchanges queued and not yet in a written file
         self.errors: list[str] = []  # one line each (RecordingError)
@@ -61,7 +69,8 @@ class SessionWriter:
         self._queue.put(exchange)
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every exchange added so far is in the file; False on timeout."""
+        """Write every exchange added so far, now; False when not done within ``timeout``."""
+        self._queue.put(_FLUSH)
         with self._written:
             return self._written.wait_for(lambda: self._pending == 0, timeout)
 
@@ -70,29 +79,48 @@ class SessionWriter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        next_write = 0.0  # monotonic time before which the file is not rewritten
+        unwritten = 0  # exchanges in the session and not yet in the file
         stopping = False
         while not stopping:
-            item = self._queue.get()
+            wait = next_write - time.monotonic() if unwritten else None
+            try:
+                item = self._queue.get(timeout=None if wait is None else max(wait, 0.0))
+            except queue.Empty:
+                item = _FLUSH  # the interval is over: write what is pending
             batch = [item]
-            while not self._queue.empty():  # coalesce: one write for the whole burst
+            while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            added = 0
+            due = False
             for exchange in batch:
                 if exchange is None:
-                    stopping = True
-                    continue
-                added += 1
-                try:
-                    self._record(exchange)
-                except Exception as exc:  # a sanitiser bug must not stop the recording
-                    self._error(f"{exchange.method} exchange not recorded: {type(exc).__name__}")
+                    stopping = due = True
+                elif exchange is _FLUSH:
+                    due = True
+                else:
+                    assert isinstance(exchange, Exchange)
+                    unwritten += 1
+                    try:
+                        self._record(exchange)
+                    except Exception as exc:  # a sanitiser bug must not stop the recording
+                        self._error(
+                            f"{exchange.method} exchange not recorded: {type(exc).__name__}"
+                        )
+            if not unwritten and not stopping:
+                continue
+            if not due and time.monotonic() < next_write:
+                continue
+            started = time.monotonic()
             try:
                 self.write_now()
             except RecordingError as exc:
                 self._error(str(exc))
+            finished = time.monotonic()
+            next_write = finished + max(WRITE_INTERVAL, WRITE_DUTY * (finished - started))
             with self._written:
-                self._pending -= added
+                self._pending -= unwritten
                 self._written.notify_all()
+            unwritten = 0
 
     def _record(self, exchange: Exchange) -> None:
         self.session.add(
