@@ -467,3 +467,67 @@ def test_the_record_command_serves_writes_and_never_prints_the_key(
     assert "POST /api/v1/models/z-image-turbo/generate -> 200" in stderr
     (written,) = out.glob("session-*.har")
     assert [entry.operation for entry in read_har(written)] == ["submitPrediction"]
+
+
+def test_a_compressed_answer_passes_as_sent_and_is_recorded_decoded(tmp_path: Path) -> None:
+    from starlette.middleware import Middleware
+    from starlette.middleware.gzip import GZipMiddleware
+
+    answer = {"id": "p1", "status": "completed", "padding": "x" * 2000}
+
+    async def prediction(request: Request) -> Response:
+        return JSONResponse(answer)
+
+    app = Starlette(
+        routes=[Route("/api/v1/predictions/{id}", prediction)],
+        middleware=[Middleware(GZipMiddleware, minimum_size=100)],
+    )
+    with (
+        served(app) as api,
+        recording(tmp_path, [Upstream("vibedream", api.base_url)]) as (
+            proxy,
+            writer,
+        ),
+    ):
+        gzipped = httpx.get(
+            proxy.base_url + "/api/v1/predictions/p1", headers={"accept-encoding": "gzip"}
+        )
+        plain = httpx.get(
+            proxy.base_url + "/api/v1/predictions/p1", headers={"accept-encoding": "identity"}
+        )
+        assert writer.flush()
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert int(gzipped.headers["content-length"]) < 200  # the compressed bytes, as sent
+    assert gzipped.json() == answer == plain.json()
+    assert "content-encoding" not in plain.headers  # the client's Accept-Encoding was forwarded
+    assert [entry.response_json() for entry in entries_of(tmp_path)] == [answer, answer]
+
+
+def test_a_stream_cut_by_the_upstream_is_cut_for_the_client_and_noted(tmp_path: Path) -> None:
+    async def cut(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'data: {"n": 1}\n\n', "more_body": True})
+        # Returning unfinished: uvicorn closes the connection mid-answer.
+
+    path = GEMINI.format("streamGenerateContent")
+    with (
+        served(cut) as api,
+        recording(tmp_path, [Upstream("gemini", api.base_url)]) as (
+            proxy,
+            writer,
+        ),
+    ):
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.post(proxy.base_url + path + "?alt=sse", json={})
+        assert writer.flush()
+    (entry,) = entries_of(tmp_path)
+    assert entry.status == 200 and entry.note is not None and "cut" in entry.note
+    assert entry.response_text.startswith('data: {"n":1}')

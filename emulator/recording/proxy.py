@@ -25,7 +25,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +71,8 @@ HOP_BY_HOP = frozenset(
     }
 )
 _REQUEST_DROPPED = HOP_BY_HOP | {"host", "content-length"}
+# Records one exchange: (status, response headers, body as received, first byte at, note).
+Record = Callable[[int, list[tuple[str, str]], bytes, float | None, str | None], None]
 _DECOMPRESSORS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 0}
 
 
@@ -267,7 +269,7 @@ class RecordingProxy:
         response: httpx.Response,
         path: str,
         first_byte: float,
-        record: Any,
+        record: Record,
     ) -> None:
         received = [(_text(k), _text(v)) for k, v in response.headers.raw]
         passed = [(k, v) for k, v in response.headers.raw if _text(k).lower() not in HOP_BY_HOP]
@@ -277,9 +279,14 @@ class RecordingProxy:
             # The client gets the rewritten URLs; the recording keeps the upstream's answer.
             try:
                 raw = b"".join([chunk async for chunk in response.stream])
-            except httpx.TransportError as exc:
-                record(response.status_code, received, b"", first_byte, _cause(exc))
-                raise
+            except httpx.TransportError as exc:  # nothing sent yet: still a 502/504
+                kind = (
+                    ErrorKind.GATEWAY_TIMEOUT
+                    if isinstance(exc, httpx.TimeoutException)
+                    else ErrorKind.BAD_GATEWAY
+                )
+                await self._failed(send, path, kind, exc, record)
+                return
             original = _decoded(raw, encoding)
             rewritten = self._rewritten(scope, provider[0], original)
             if rewritten is None:
@@ -292,7 +299,7 @@ class RecordingProxy:
                 ]
                 kept.append((b"content-length", str(len(rewritten)).encode()))
                 await _send_whole(send, response.status_code, kept, rewritten)
-            record(response.status_code, received, original, first_byte)
+            record(response.status_code, received, original, first_byte, None)
             return
         await send(
             {"type": "http.response.start", "status": response.status_code, "headers": passed}
@@ -304,9 +311,11 @@ class RecordingProxy:
                 chunks.append(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except httpx.TransportError as exc:
-            # Too late for a 502/504: the status is sent. The client sees the answer cut.
+            # Too late for a 502/504: the status is sent. The answer is left unfinished, so
+            # uvicorn closes the connection and the client sees it cut, as from the upstream.
             note = f"the answer was cut: {_cause(exc)}"
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        else:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         record(
             response.status_code, received, _decoded(b"".join(chunks), encoding), first_byte, note
         )
@@ -325,7 +334,7 @@ class RecordingProxy:
         return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode()
 
     async def _failed(
-        self, send: Send, path: str, kind: ErrorKind, exc: Exception, record: Any
+        self, send: Send, path: str, kind: ErrorKind, exc: Exception, record: Record
     ) -> None:
         cause = _cause(exc)
         message = (
