@@ -531,3 +531,31 @@ def test_a_stream_cut_by_the_upstream_is_cut_for_the_client_and_noted(tmp_path: 
     (entry,) = entries_of(tmp_path)
     assert entry.status == 200 and entry.note is not None and "cut" in entry.note
     assert entry.response_text.startswith('data: {"n":1}')
+
+
+def test_output_url_fields_are_rewritten_from_the_table_only() -> None:
+    from emulator.recording.downloads import Rewrites, output_urls_rewritten
+
+    rewrites = Rewrites(["https://api.3daistudio.com"])
+    body = {
+        "status": "FINISHED",
+        "results": [
+            {
+                "asset_url": "https://cdn.example.com/a.png",
+                "asset": "https://cdn.example.com/b.png",
+                "thumbnail": "https://api.3daistudio.com/t/c.png?size=small",
+                "prompt": "https://cdn.example.com/not-an-output.png",
+            }
+        ],
+    }
+    changed = output_urls_rewritten(
+        "3daistudio", body, lambda url: rewrites.rewrite(url, "http://proxy:1")
+    )
+    (result,) = changed["results"]
+    assert result["asset_url"] == "http://proxy:1/_imagegen/download/https/cdn.example.com/a.png"
+    assert result["asset"] == "http://proxy:1/_imagegen/download/https/cdn.example.com/b.png"
+    assert result["thumbnail"] == "http://proxy:1/t/c.png?size=small"  # the upstream's own
+    assert result["prompt"] == body["results"][0]["prompt"]  # not an output field
+    assert rewrites.original("/_imagegen/download/https/cdn.example.com/a.png", "")
+    assert rewrites.original("/_imagegen/download/https/cdn.example.com/other.png", "") is None
+    assert output_urls_rewritten("vertex", body, lambda url: "changed") is body
