@@ -31,13 +31,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     record = commands.add_parser(
         "record",
         help="record real traffic through a proxy",
-        description="Serve a proxy that forwards every request to the real provider it is for"
-        " (an --upstream) and writes each exchange, sanitised (no credentials, images as"
-        " descriptors, repeated polls collapsed), to OUT/session-YYYYMMDD-HHMMSS.har.\n"
-        f"Upstream keys: {', '.join(UPSTREAM_KEYS)}. gateway, gemini and vertex-ai are the"
-        " vertex provider's surfaces, each reached at its own host: a surface's upstream wins"
-        " over `vertex` for its paths. A path no upstream is given for (or no provider owns)"
-        " goes to the first --upstream.",
+        description="Serve a proxy that forwards every request to the real API it is for (an\n"
+        "--upstream) and writes each exchange, sanitised (no credentials, images as\n"
+        "descriptors, repeated polls collapsed), to OUT/session-YYYYMMDD-HHMMSS.har.\n\n"
+        f"Upstream keys: {', '.join(UPSTREAM_KEYS)}.\n"
+        "gateway, gemini and vertex-ai are the vertex provider's surfaces, each reached at its\n"
+        "own host: a surface's upstream wins over `vertex` for its paths. A path no upstream\n"
+        "is given for (or that no provider owns) goes to the first --upstream.",
         epilog=EXAMPLES + "  imagegen-emulator record --upstream vibedream=https://api.vibedream.ai"
         " --out recordings/\n"
         "  imagegen-emulator record --upstream gemini=https://generativelanguage.googleapis.com"

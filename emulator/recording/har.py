@@ -414,7 +414,7 @@ def write_har(path: str | os.PathLike[str], entries: Iterable[Entry]) -> Path:
 
 
 def _reason(exc: OSError) -> str:
-    return (exc.strerror or type(exc).__name__).lower()
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
 
 
 def read_har(path: str | os.PathLike[str]) -> list[Entry]:
