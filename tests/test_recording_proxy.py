@@ -104,6 +104,12 @@ def session(upstream: RunningServer, tmp_path_factory: pytest.TempPathFactory) -
         seen["submit"] = created
         advance(upstream, 30)
         seen["poll"] = client.get(f"/api/v1/predictions/{created.json()['id']}", headers=AUTH)
+        # The file is complete while the session goes on (written in the background).
+        deadline = time.monotonic() + 5
+        while len(seen.setdefault("midway", entries_of(folder))) < 2:
+            assert time.monotonic() < deadline, "the file did not catch up"
+            time.sleep(0.05)
+            seen["midway"] = entries_of(folder)
         # Without --record-downloads the output URL is the upstream's, downloaded from there.
         seen["download"] = httpx.get(seen["poll"].json()["outputs"][0])
         seen["generate"] = client.post(
@@ -135,6 +141,7 @@ def session(upstream: RunningServer, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_answers_are_the_upstreams(session: dict[str, Any]) -> None:
+    assert [entry.operation for entry in session["midway"]] == ["submitPrediction", "getPrediction"]
     assert session["submit"].status_code == 200
     assert session["submit"].json()["status"] == "processing"
     assert session["poll"].json()["status"] == "completed"
