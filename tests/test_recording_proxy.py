@@ -112,6 +112,7 @@ def session(upstream: RunningServer, tmp_path_factory: pytest.TempPathFactory) -
             seen["midway"] = entries_of(folder)
         # Without --record-downloads the output URL is the upstream's, downloaded from there.
         seen["download"] = httpx.get(seen["poll"].json()["outputs"][0])
+        # ?key= reaches the upstream (it refuses a keyless call), and is never written.
         seen["generate"] = client.post(
             GEMINI.format("generateContent") + f"?key={KEY}", json=GEMINI_BODY
         )
@@ -128,6 +129,11 @@ def session(upstream: RunningServer, tmp_path_factory: pytest.TempPathFactory) -
         seen["status"] = client.get(
             f"/v1/generation-request/{task.json()['task_id']}/status/", headers=AUTH
         )
+        flagged = client.post(
+            Z_IMAGE, headers={**AUTH, "X-Emulator-Fault": "moderation"}, json={"prompt": "x"}
+        )
+        advance(upstream, 30)
+        seen["moderated"] = client.get(f"/api/v1/predictions/{flagged.json()['id']}", headers=AUTH)
         seen["402"] = client.post(
             Z_IMAGE, headers={**AUTH, "X-Emulator-Fault": "402"}, json={"prompt": "x"}
         )
@@ -149,6 +155,8 @@ def test_answers_are_the_upstreams(session: dict[str, Any]) -> None:
     assert session["generate"].status_code == 200
     assert session["task"].status_code == 200
     assert session["status"].json()["status"] == "FINISHED"
+    assert session["moderated"].json()["status"] == "failed"
+    assert "moderation" in session["moderated"].json()["error"]
     assert session["402"].status_code == 402
     assert session["402"].json()["code"] == "insufficient_credits"
     assert session["429"].status_code == 429
