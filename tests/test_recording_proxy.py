@@ -574,3 +574,20 @@ def test_output_url_fields_are_rewritten_from_the_table_only() -> None:
     assert rewrites.original("/_imagegen/download/https/cdn.example.com/a.png", "")
     assert rewrites.original("/_imagegen/download/https/cdn.example.com/other.png", "") is None
     assert output_urls_rewritten("vertex", body, lambda url: "changed") is body
+
+
+def test_a_busy_port_is_one_line_and_leaves_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from emulator.commands.serve import listen
+
+    taken = listen("127.0.0.1", 0)
+    try:
+        port = str(taken.getsockname()[1])
+        out = tmp_path / "out"
+        arguments = ["--upstream", "vibedream=https://x.example", "--port", port]
+        code = main(["record", "--out", str(out), *arguments])
+    finally:
+        taken.close()
+    assert code == 2 and "the port is already in use" in capsys.readouterr().err
+    assert list(out.iterdir()) == []

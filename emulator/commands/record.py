@@ -179,18 +179,18 @@ def run(args: argparse.Namespace) -> int:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return fail(f"--out {folder}: cannot be created: {(exc.strerror or 'error').lower()}")
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        return fail(f"cannot listen on {args.host}:{args.port}: {reason}")
     writer = SessionWriter(Session(redactions), session_path(folder))
     try:
         writer.write_now()  # the file exists, readable, before the first request
     except RecordingError as exc:
         writer.close()
+        sock.close()
         return fail(str(exc))
-    try:
-        sock = listen(args.host, args.port)
-    except OSError as exc:
-        writer.close()
-        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        return fail(f"cannot listen on {args.host}:{args.port}: {reason}")
     proxy = RecordingProxy(
         upstreams, writer, timeout=args.timeout, record_downloads=args.record_downloads
     )
