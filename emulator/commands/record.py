@@ -37,7 +37,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         f"Upstream keys: {', '.join(UPSTREAM_KEYS)}.\n"
         "gateway, gemini and vertex-ai are the vertex provider's surfaces, each reached at its\n"
         "own host: a surface's upstream wins over `vertex` for its paths. A path no upstream\n"
-        "is given for (or that no provider owns) goes to the first --upstream.",
+        "is given for (or that no provider owns) goes to the first --upstream.\n\n"
+        "Logs one line per exchange on stderr (method, path, status, time; never a query,\n"
+        "which may hold a key). Ctrl-C stops it after a last write of the file.",
         epilog=EXAMPLES + "  imagegen-emulator record --upstream vibedream=https://api.vibedream.ai"
         " --out recordings/\n"
         "  imagegen-emulator record --upstream gemini=https://generativelanguage.googleapis.com"
