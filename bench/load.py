@@ -882,9 +882,9 @@ def profile_faults(config: dict[str, Any]) -> tuple[frozenset[str], tuple[str, .
         ("3daistudio", "gemini-3-pro"),
     ]
     names = {
-        name
+        fault.name
         for provider, model in used
-        for _, name in parsed.fault_table(provider, model).cumulative
+        for _, fault in parsed.fault_table(provider, model).cumulative
     }
     statuses = frozenset(name for name in names if name.isdigit())
     return statuses, tuple(name for name in DELIVERY_FAULTS if name in names)

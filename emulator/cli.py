@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from emulator.commands import contract_check, generate, record, serve
+from emulator.commands import calibrate, contract_check, generate, record, serve
 from emulator.commands.common import EXAMPLES, PROG, Parser, fail
 from emulator.commands.generate import ExitCode
 
@@ -23,6 +23,7 @@ COMMANDS: dict[str, ModuleType] = {
     "serve": serve,
     "generate": generate,
     "contract-check": contract_check,
+    "calibrate": calibrate,
     "record": record,
 }
 

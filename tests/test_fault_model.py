@@ -22,7 +22,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from emulator import Config, create_app
+from emulator.config import ConfigError
 from emulator.core.delivery import DroppedConnection
+from emulator.core.faults import FaultTable
 from tests.conftest import AUTH, EPOCH, KEY, contract_client, emulator_config
 
 PROMPT = "a lighthouse at dusk"
@@ -544,3 +546,12 @@ def test_a_models_own_rate_limit_is_a_bucket_of_its_own() -> None:
         assert turbo().headers["retry-after"] == "25"
         clock.advance(25)
         assert turbo().status_code == 200
+
+
+def test_a_fault_table_key_may_carry_the_faults_options() -> None:
+    table = FaultTable.parse({"429; retry-after=7": 0.25, "moderation; stage=output": 0.5})
+    (_, limited), (_, moderated) = table.cumulative
+    assert (limited.name, limited.retry_after) == ("429", 7)
+    assert (moderated.name, moderated.stage) == ("moderation", "output")
+    with pytest.raises(ConfigError, match=r"defaults\.faults: the options are retry-after"):
+        Config.from_mapping({"defaults": {"faults": {"429; wait=7": 0.1}}})

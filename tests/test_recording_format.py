@@ -557,7 +557,7 @@ def test_a_failed_write_leaves_no_file_or_the_old_one(
             '{"log": {"entries": [{"request": {}}]}}',
             "entry 0 is malformed: missing",
         ),
-        ("binary.har", b"\xff\xfe\x00garbage", "cannot be read"),
+        ("binary.har", b"\xff\xfe\x00garbage", "not a HAR file: not UTF-8 text"),
     ],
 )
 def test_unreadable_files_raise_a_one_line_recording_error(

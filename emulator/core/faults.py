@@ -232,9 +232,10 @@ class Decision:
 
 @dataclass(frozen=True)
 class FaultTable:
-    """Probabilities per fault name; one uniform draw picks at most one."""
+    """Probabilities per fault; one uniform draw picks at most one. A key is a fault as the
+    header spells it, options included: `"429; retry-after=5" = 0.05`."""
 
-    cumulative: tuple[tuple[float, str], ...]
+    cumulative: tuple[tuple[float, Fault], ...]
 
     @classmethod
     def parse(cls, value: Any) -> FaultTable:
@@ -243,7 +244,7 @@ class FaultTable:
         total = 0.0
         cumulative = []
         for name, probability in value.items():
-            canonical = canonical_name(str(name))
+            fault = Fault.parse(str(name))
             if (
                 isinstance(probability, bool)
                 or not isinstance(probability, int | float)
@@ -251,18 +252,18 @@ class FaultTable:
             ):
                 raise ValueError(f"faults.{name}: a probability is a number from 0 to 1")
             total += probability
-            cumulative.append((total, canonical))
+            cumulative.append((total, fault))
         if total > 1 + 1e-9:
             raise ValueError(f"faults: the probabilities add up to {total:g}, more than 1")
         return cls(tuple(cumulative))
 
-    def pick(self, rng: SeededRandom) -> str | None:
+    def pick(self, rng: SeededRandom) -> Fault | None:
         if not self.cumulative:
             return None
         draw = rng.random()
-        for bound, name in self.cumulative:
+        for bound, fault in self.cumulative:
             if draw < bound:
-                return name
+                return fault
         return None
 
 
@@ -308,9 +309,9 @@ class FaultPolicy:
                 fault, latency = step.fault, step.latency
                 finish_at = step.finish_at(request_time=self.clock.now())
             else:
-                name = config.fault_table(provider, model).pick(self.rng)
-                if name is not None:
-                    fault, decision.source = Fault(name), "random"
+                picked = config.fault_table(provider, model).pick(self.rng)
+                if picked is not None:
+                    fault, decision.source = picked, "random"
                 elif latency_header is None:
                     # The usual request, with nothing to decide but the config's latency.
                     decision.latency = config.latency(provider, model).draw(self.rng)

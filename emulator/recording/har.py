@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +49,7 @@ from emulator.recording.sanitise import (
 __all__ = [
     "CREATOR",
     "HAR_SUFFIX",
+    "MAX_HAR_BYTES",
     "Collapsed",
     "Entry",
     "RecordingError",
@@ -60,6 +62,9 @@ __all__ = [
 ]
 
 HAR_VERSION = "1.2"
+# Larger than any session the recorder writes (images are descriptors): a bigger file is not a
+# recording of ours, and reading it whole would take that much memory several times over.
+MAX_HAR_BYTES = 256 * 2**20
 HAR_SUFFIX = ".har"
 CREATOR = "imagegen-emulator"
 _HTTP_VERSION = "HTTP/1.1"
@@ -196,63 +201,159 @@ class Entry:
 
     @classmethod
     def from_har(cls, raw: Mapping[str, Any]) -> Entry:
-        """An entry from its HAR object; raises KeyError/TypeError/ValueError when malformed.
+        """An entry from its HAR object; ValueError naming the field (``request.url``) when it
+        is missing or of the wrong type.
 
         An entry without ``_imagegen`` (a HAR saved by a browser) is recognised from its URL.
         """
-        request, response = raw["request"], raw["response"]
-        content = response.get("content") or {}
+        entry = _object(raw, "the entry")
+        request = _object(_required(entry, "request", ""), "request")
+        method = _string(_required(request, "method", "request"), "request.method").upper()
+        url = _string(_required(request, "url", "request"), "request.url")
+        response = _object(_required(entry, "response", ""), "response")
+        status = _status(_required(response, "status", "response"))
+        started = _timestamp(_required(entry, "startedDateTime", ""), "startedDateTime")
+        content = _object(response.get("content", {}), "response.content")
         post = request.get("postData")
-        ours = raw.get("_imagegen")
-        method, url, status = (
-            str(request["method"]).upper(),
-            str(request["url"]),
-            response["status"],
-        )
-        if not isinstance(status, int):
-            raise TypeError("response.status is not an integer")
+        post = None if post is None else _object(post, "request.postData")
+        ours = entry.get("_imagegen")
         if ours is None:
             provider, operation, request_contract, response_contract = recognise(
                 method, url, status
             )
-            elapsed, first_byte, collapsed = float(raw.get("time", 0)), None, None
+            elapsed, first_byte, collapsed = _number(entry.get("time", 0), "time"), None, None
             note = None
         else:
-            provider, operation = ours["provider"], ours["operation"]
-            request_contract = ours["contracts"]["request"]
-            response_contract = ours["contracts"]["response"]
-            elapsed, first_byte = float(ours["elapsed_ms"]), ours.get("first_byte_ms")
-            folded = ours.get("collapsed")
-            collapsed = (
-                None
-                if folded is None
-                else Collapsed(int(folded["count"]), str(folded["first"]), str(folded["last"]))
+            ours = _object(ours, "_imagegen")
+            provider = _optional_string(_required(ours, "provider", "_imagegen"), "provider")
+            operation = _optional_string(_required(ours, "operation", "_imagegen"), "operation")
+            named = _object(_required(ours, "contracts", "_imagegen"), "_imagegen.contracts")
+            request_contract = _optional_string(
+                _required(named, "request", "_imagegen.contracts"), "_imagegen.contracts.request"
             )
-            note = None if ours.get("note") is None else str(ours["note"])
+            response_contract = _optional_string(
+                _required(named, "response", "_imagegen.contracts"),
+                "_imagegen.contracts.response",
+            )
+            elapsed = _number(_required(ours, "elapsed_ms", "_imagegen"), "_imagegen.elapsed_ms")
+            first = ours.get("first_byte_ms")
+            first_byte = None if first is None else _number(first, "_imagegen.first_byte_ms")
+            collapsed = _collapsed(ours.get("collapsed"))
+            note = _optional_string(ours.get("note"), "_imagegen.note")
         return cls(
-            started=str(raw["startedDateTime"]),
+            started=started,
             method=method,
             url=url,
-            request_headers=_pairs(request.get("headers", [])),
-            request_mime=str(post.get("mimeType", "")) if post else "",
-            request_text=None if not post else str(post.get("text", "")),
-            request_size=int(request.get("bodySize", -1)),
+            request_headers=_headers(request.get("headers", []), "request.headers"),
+            request_mime=_string(post.get("mimeType", ""), "request.postData.mimeType")
+            if post
+            else "",
+            request_text=None
+            if not post
+            else _string(post.get("text", ""), "request.postData.text"),
+            request_size=_integer(request.get("bodySize", -1), "request.bodySize"),
             status=status,
-            status_text=str(response.get("statusText", "")),
-            response_headers=_pairs(response.get("headers", [])),
-            response_mime=str(content.get("mimeType", "")),
-            response_text=str(content.get("text", "")),
-            response_size=int(content.get("size", -1)),
+            status_text=_string(response.get("statusText", ""), "response.statusText"),
+            response_headers=_headers(response.get("headers", []), "response.headers"),
+            response_mime=_string(content.get("mimeType", ""), "response.content.mimeType"),
+            response_text=_string(content.get("text", ""), "response.content.text"),
+            response_size=_integer(content.get("size", -1), "response.content.size"),
             elapsed_ms=elapsed,
-            first_byte_ms=None if first_byte is None else float(first_byte),
+            first_byte_ms=first_byte,
             provider=provider,
             operation=operation,
             request_contract=request_contract,
             response_contract=response_contract,
             collapsed=collapsed,
-            http_version=str(request.get("httpVersion", _HTTP_VERSION)),
+            http_version=_string(request.get("httpVersion", _HTTP_VERSION), "request.httpVersion"),
             note=note,
         )
+
+
+# --------------------------------------------------------------------------- reading fields
+# Each names the field it reads in its ValueError, so a malformed entry's error says where.
+
+
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} is not an object")
+    return value
+
+
+def _required(container: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in container:
+        raise ValueError(f"missing '{key}'" + (f" in {where}" if where else ""))
+    return container[key]
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{where} is not a string")
+    return value
+
+
+def _optional_string(value: Any, where: str) -> str | None:
+    return None if value is None else _string(value, where)
+
+
+def _number(value: Any, where: str) -> float:
+    """Milliseconds: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where} is not a number")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{where} is not a finite number >= 0")
+    return float(value)
+
+
+def _integer(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where} is not an integer")
+    return value
+
+
+def _status(value: Any) -> int:
+    """An HTTP status, or 0 (HAR: no response was received)."""
+    status = _integer(value, "response.status")
+    if status != 0 and not 100 <= status <= 599:
+        raise ValueError(f"response.status {status} is not an HTTP status")
+    return status
+
+
+def _timestamp(value: Any, where: str) -> str:
+    text = _string(value, where)
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{where} is not an ISO 8601 date-time") from None
+    return text
+
+
+def _headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"{where} is not a list")
+    pairs = []
+    for index, header in enumerate(value):
+        at = f"{where}[{index}]"
+        header = _object(header, at)
+        name = _string(_required(header, "name", at), f"{at}.name")
+        pairs.append((name, _string(_required(header, "value", at), f"{at}.value")))
+    return tuple(pairs)
+
+
+def _collapsed(value: Any) -> Collapsed | None:
+    if value is None:
+        return None
+    folded = _object(value, "_imagegen.collapsed")
+    count = _integer(_required(folded, "count", "_imagegen.collapsed"), "_imagegen.collapsed.count")
+    if count < 1:
+        raise ValueError("_imagegen.collapsed.count is not >= 1")
+    first = _required(folded, "first", "_imagegen.collapsed")
+    last = _required(folded, "last", "_imagegen.collapsed")
+    return Collapsed(
+        count,
+        _timestamp(first, "_imagegen.collapsed.first"),
+        _timestamp(last, "_imagegen.collapsed.last"),
+    )
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -266,10 +367,6 @@ def _json_or_none(text: str | None) -> Any:
 
 def _har_headers(headers: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in headers]
-
-
-def _pairs(raw: Iterable[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:
-    return tuple((str(header["name"]), str(header["value"])) for header in raw)
 
 
 def _header(headers: Headers, name: str) -> str:
@@ -418,20 +515,34 @@ def _reason(exc: OSError) -> str:
 
 
 def read_har(path: str | os.PathLike[str]) -> list[Entry]:
-    """The entries of one HAR file; RecordingError for a missing, corrupt or foreign file."""
+    """The entries of one HAR file; RecordingError for a missing, huge, corrupt or foreign file,
+    its message one line naming the file (and the entry and field when one is malformed)."""
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
+        size = source.stat().st_size
+        if size > MAX_HAR_BYTES:
+            raise RecordingError(
+                f"{source}: {size} bytes, more than a recording may hold ({MAX_HAR_BYTES})"
+            )
+        data = source.read_bytes()
     except FileNotFoundError:
         raise RecordingError(f"{source}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordingError(f"{source}: cannot be read ({type(exc).__name__})") from None
+    except OSError as exc:
+        raise RecordingError(f"{source}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte order mark, as some HAR tools write, is fine
+    except UnicodeDecodeError as exc:
+        raise RecordingError(
+            f"{source}: not a HAR file: not UTF-8 text (byte {exc.start})"
+        ) from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RecordingError(
             f"{source}: not a HAR file: invalid JSON at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise RecordingError(f"{source}: not a HAR file: JSON nested too deep") from None
     log = document.get("log") if isinstance(document, dict) else None
     entries = log.get("entries") if isinstance(log, dict) else None
     if not isinstance(entries, list):
