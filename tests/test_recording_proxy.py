@@ -462,7 +462,7 @@ def test_the_record_command_serves_writes_and_never_prints_the_key(
     """The real command in its own process: banner, one exchange, Ctrl-C, a complete file."""
     out = tmp_path / "new" / "recordings"
     command = [sys.executable, "-m", "emulator", "record", "--port", "0", "--out", str(out)]
-    command += ["--upstream", f"vibedream={upstream.base_url}"]
+    command += ["--upstream", f"vibedream={upstream.base_url}", "--redact", "f[o]x"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -481,7 +481,10 @@ def test_the_record_command_serves_writes_and_never_prints_the_key(
     assert KEY not in stdout + stderr
     assert "POST /api/v1/models/z-image-turbo/generate -> 200" in stderr
     (written,) = out.glob("session-*.har")
-    assert [entry.operation for entry in read_har(written)] == ["submitPrediction"]
+    (entry,) = read_har(written)
+    assert entry.operation == "submitPrediction"
+    assert entry.request_json() == {"prompt": "a [REDACTED]"}  # --redact applies
+    assert "fox" not in written.read_text()
 
 
 def test_a_compressed_answer_passes_as_sent_and_is_recorded_decoded(tmp_path: Path) -> None:
