@@ -1,7 +1,8 @@
 """Run every bench, each in its own process with a time limit: `python -m bench`.
 
 http_throughput (short runs), its Nagle check, image_downloads, images_render,
-vertex_roundtrip and latency_fanout. Exit status 1 when any bench failed or ran out of time.
+vertex_roundtrip, latency_fanout, record_proxy and the others of BENCHES. Exit status 1 when any
+bench failed or ran out of time.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ BENCHES = (
     Bench("bench.vertex_roundtrip", (), 30.0),
     Bench("bench.stream_cpu", (), 40.0),
     Bench("bench.latency_fanout", (), 30.0),
+    Bench("bench.record_proxy", (), 40.0),
     Bench("bench.load", ("--duration", "10"), 40.0),
     Bench("bench.memory_jobs", (), 90.0),
     # Against WireMock, Prism and Mockoon (installed with npm on first use: ~40 s more);

@@ -1,6 +1,7 @@
 """Command line: `imagegen-emulator serve` (also `python -m emulator serve`) runs the emulator;
 `imagegen-emulator generate` runs a reference client against it (or a real API) and saves the
-images; `imagegen-emulator contract-check` runs the contract probes against any base URL. Each
+images; `imagegen-emulator contract-check` runs the contract probes against any base URL;
+`imagegen-emulator record` records real traffic through a proxy. Each
 command is a module of emulator/commands/.
 
 Every failure is one line on stderr and an exit status, never a traceback, and an API key is
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from emulator.commands import calibrate, contract_check, generate, serve
+from emulator.commands import calibrate, contract_check, generate, record, serve
 from emulator.commands.common import EXAMPLES, PROG, Parser, fail
 from emulator.commands.generate import ExitCode
 
@@ -23,6 +24,7 @@ COMMANDS: dict[str, ModuleType] = {
     "generate": generate,
     "contract-check": contract_check,
     "calibrate": calibrate,
+    "record": record,
 }
 
 

@@ -536,7 +536,7 @@ def test_a_failed_write_leaves_no_file_or_the_old_one(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(RecordingError, match=r"s\.har: cannot be written: disk full"):
         write_har(target, [entry])
     assert list(tmp_path.iterdir()) == ([target] if existing else [])
     if existing:

@@ -9,6 +9,7 @@ import os
 import socket
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from emulator.app import create_app
 from emulator.commands.common import ADMIN_TOKEN_ENV, EXAMPLES, fail, is_loopback
@@ -18,7 +19,7 @@ from emulator.core.scenarios import ScenarioError
 from emulator.providers import PROVIDERS
 from emulator.recording.har import RecordingError
 from emulator.replay.fieldpaths import InvalidPath
-from emulator.request_log import LOG_FORMATS, logging_config
+from emulator.request_log import LOG_FORMATS, LogFormat, logging_config
 
 SERVE_PROFILE = "dev"  # unless --profile or the config file's `profile` says otherwise
 MIN_TOKEN_LENGTH = 8
@@ -211,17 +212,39 @@ def run(args: argparse.Namespace) -> int:
     shown_host = f"[{host}]" if ":" in host else host
     print(banner(f"http://{shown_host}:{port}{args.root_path}", app.state.runtime), flush=True)
     tune_gc()
+    serve_on(
+        sock,
+        app,
+        args.log_level,
+        args.log_format,
+        root_path=args.root_path,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+    )
+    return 0
+
+
+def serve_on(
+    sock: socket.socket,
+    app: ASGIApp,
+    log_level: str = "info",
+    log_format: LogFormat = "text",
+    *,
+    root_path: str = "",
+    forwarded_allow_ips: str | None = None,
+) -> None:
+    """Run uvicorn on a socket from :func:`listen` until stopped (Ctrl-C), then close it: the
+    server settings of every command that serves (serve, record)."""
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            # The emulator logs each request itself (request_log.py): uvicorn's access log
-            # would repeat it, without the provider, route or fault.
-            log_config=logging_config(args.log_level, args.log_format),
-            log_level=args.log_level,
+            # The commands log each request themselves (request_log.py): uvicorn's access log
+            # would repeat it without the provider, route or fault, and print ?key= queries.
+            log_config=logging_config(log_level, log_format),
+            log_level=log_level,
             access_log=False,
-            root_path=args.root_path,
-            proxy_headers=True,
-            forwarded_allow_ips=args.forwarded_allow_ips,
+            root_path=root_path,
+            proxy_headers=forwarded_allow_ips is not None,
+            forwarded_allow_ips=forwarded_allow_ips,
             timeout_graceful_shutdown=5,
         )
     )
@@ -231,4 +254,3 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         sock.close()
-    return 0

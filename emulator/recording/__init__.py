@@ -5,6 +5,9 @@ repeated polls collapsed).
 - ``har``: the format, building an entry, writing a file atomically, reading files back.
 - ``sanitise``: the policy (allow-listed headers, secrets, image descriptors, poll identity).
 - ``session``: one session's entries, masked with every secret seen, written as one file.
+- ``writer``: a session sanitised and rewritten in a background thread as exchanges come in.
+- ``proxy``: the recording proxy (``imagegen-emulator record``), an ASGI app forwarding to the
+  real APIs; ``downloads``: the output URLs it rewrites with ``--record-downloads``.
 """
 
 from emulator.recording.har import (

@@ -9,7 +9,9 @@ An entry is standard HAR (``startedDateTime``, ``time``, ``request``, ``response
                   "contracts": {"request": "request.z-image-turbo" | null,
                                 "response": "prediction" | null},
                   "elapsed_ms": 812.5, "first_byte_ms": 640.1 | null,
-                  "collapsed": null | {"count": 7, "first": iso, "last": iso}}
+                  "collapsed": null | {"count": 7, "first": iso, "last": iso},
+                  "note": "upstream refused the connection"}   (only on an answer the
+                                                                recorder made itself)
 
 Bodies are sanitised text (JSON, or a stream's raw text); images in them are descriptors
 (emulator/recording/sanitise.py). ``response.content.size`` is the size of the body as it was
@@ -19,6 +21,7 @@ received, before sanitising, and ``request.bodySize`` that of the request body a
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -73,6 +76,7 @@ class RecordingError(ValueError):
     """A recording that cannot be read or written; str() is one line naming the file."""
 
 
+@functools.cache
 def _creator_version() -> str:
     try:
         return version(CREATOR)
@@ -124,6 +128,9 @@ class Entry:
     request_size: int = -1  # bytes of the request body as sent; -1 unknown
     collapsed: Collapsed | None = None
     http_version: str = _HTTP_VERSION
+    # Why the recorder answered itself (an upstream down or too slow: its 502/504); None for
+    # an answer the upstream gave.
+    note: str | None = None
 
     @property
     def path(self) -> str:
@@ -188,6 +195,7 @@ class Entry:
                     "first": self.collapsed.first,
                     "last": self.collapsed.last,
                 },
+                **({} if self.note is None else {"note": self.note}),
             },
         }
 
@@ -214,6 +222,7 @@ class Entry:
                 method, url, status
             )
             elapsed, first_byte, collapsed = _number(entry.get("time", 0), "time"), None, None
+            note = None
         else:
             ours = _object(ours, "_imagegen")
             provider = _optional_string(_required(ours, "provider", "_imagegen"), "provider")
@@ -230,6 +239,7 @@ class Entry:
             first = ours.get("first_byte_ms")
             first_byte = None if first is None else _number(first, "_imagegen.first_byte_ms")
             collapsed = _collapsed(ours.get("collapsed"))
+            note = _optional_string(ours.get("note"), "_imagegen.note")
         return cls(
             started=started,
             method=method,
@@ -256,6 +266,7 @@ class Entry:
             response_contract=response_contract,
             collapsed=collapsed,
             http_version=_string(request.get("httpVersion", _HTTP_VERSION), "request.httpVersion"),
+            note=note,
         )
 
 
@@ -395,12 +406,13 @@ def build_entry(
     *,
     redactor: Redactor | None = None,
     prefix: str = "",
+    note: str | None = None,
 ) -> Entry:
     """A sanitised entry from one raw exchange.
 
     The exchange's credentials are added to ``redactor`` (a session's, so later entries mask
     them too) and masked in this entry; headers are allow-listed, ``?key=`` dropped, images
-    replaced by descriptors.
+    replaced by descriptors. ``note`` says why the recorder answered itself (Entry.note).
     """
     redactor = redactor if redactor is not None else Redactor()
     redactor.add(secrets_in_headers(request_headers))
@@ -438,6 +450,7 @@ def build_entry(
         operation=operation,
         request_contract=request_contract,
         response_contract=response_contract,
+        note=note,
     )
     return redact(entry, redactor)
 
@@ -460,25 +473,45 @@ def har_document(entries: Iterable[Entry]) -> dict[str, Any]:
     }
 
 
+def har_text(entries: Iterable[Entry]) -> str:
+    """The HAR document as JSON text, one entry a line: readable in a diff, and written with
+    the C JSON encoder (an indented dump is the pure-Python one, about four times slower, and
+    a recording session rewrites its file as it grows)."""
+    log = har_document(entries)["log"]
+    rows = ",\n".join(json.dumps(entry, ensure_ascii=False) for entry in log["entries"])
+    version, creator = json.dumps(log["version"]), json.dumps(log["creator"])
+    return f'{{"log": {{"version": {version}, "creator": {creator}, "entries": [\n{rows}\n]}}}}\n'
+
+
 def write_har(path: str | os.PathLike[str], entries: Iterable[Entry]) -> Path:
     """Write a session's entries to ``path`` atomically: a temporary file in the same folder,
-    flushed to disk, then renamed over ``path``. A failure leaves no file or the old one."""
+    flushed to disk, then renamed over ``path``. A failure leaves no file or the old one, and
+    raises RecordingError (a missing folder, no permission, a full disk)."""
     target = Path(path)
-    text = json.dumps(har_document(entries), ensure_ascii=False, indent=1)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
+    text = har_text(entries)
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+        )
+    except OSError as exc:
+        raise RecordingError(f"{target}: cannot be written: {_reason(exc)}") from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise RecordingError(f"{target}: cannot be written: {_reason(exc)}") from None
         raise
     return target
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
 
 
 def read_har(path: str | os.PathLike[str]) -> list[Entry]:

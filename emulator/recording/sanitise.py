@@ -206,12 +206,14 @@ class Redactor:
         self._secrets: set[str] = set()
         self._patterns = [re.compile(p) if isinstance(p, str) else p for p in patterns]
         self._regex: re.Pattern[str] | None = None
+        self.generation = 0  # moves on whenever a secret is added: what was masked before is stale
 
     def add(self, secrets: Iterable[str]) -> None:
         new = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH} - self._secrets
         if new:
             self._secrets |= new
             self._regex = None
+            self.generation += 1
 
     @property
     def regexes(self) -> list[re.Pattern[str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -28,12 +29,19 @@ __all__ = ["Session", "collapse_polls"]
 
 
 class Session:
-    """Entries of one session; ``redact`` holds extra regexes to mask (``--redact``)."""
+    """Entries of one session; ``redact`` holds extra regexes to mask (``--redact``).
+
+    Safe to use from several threads (the recording proxy adds and writes from a worker)."""
 
     def __init__(self, redact: Sequence[str | re.Pattern[str]] = (), prefix: str = "") -> None:
         self._redactor = Redactor(redact)
         self._prefix = prefix
         self._entries: list[Entry] = []
+        # The entries masked with every secret of redactor generation `_masked_at`: a file
+        # write re-masks them all only after a new secret was seen, not every time.
+        self._masked: list[Entry] = []
+        self._masked_at = 0
+        self._lock = threading.Lock()
 
     def add(
         self,
@@ -45,8 +53,41 @@ class Session:
         response_headers: Headers,
         response_body: bytes,
         timings: Timings,
+        *,
+        prefix: str | None = None,
+        note: str | None = None,
     ) -> Entry:
-        """Sanitise one exchange at once (its images are dropped here, not kept in memory)."""
+        """Sanitise one exchange at once (its images are dropped here, not kept in memory).
+
+        ``prefix`` overrides the session's for this exchange (each upstream has its own base
+        path); ``note`` says why the recorder answered itself (Entry.note)."""
+        with self._lock:
+            return self._add(
+                method,
+                url,
+                request_headers,
+                request_body,
+                status,
+                response_headers,
+                response_body,
+                timings,
+                self._prefix if prefix is None else prefix,
+                note,
+            )
+
+    def _add(
+        self,
+        method: str,
+        url: str,
+        request_headers: Headers,
+        request_body: bytes | None,
+        status: int,
+        response_headers: Headers,
+        response_body: bytes,
+        timings: Timings,
+        prefix: str,
+        note: str | None,
+    ) -> Entry:
         entry = build_entry(
             method,
             url,
@@ -57,14 +98,21 @@ class Session:
             response_body,
             timings,
             redactor=self._redactor,
-            prefix=self._prefix,
+            prefix=prefix,
+            note=note,
         )
         self._entries.append(entry)
+        if self._masked_at == self._redactor.generation:
+            self._masked.append(entry)  # masked by build_entry with every secret known
         return entry
 
     def entries(self) -> list[Entry]:
         """What the file will hold: every entry masked with every secret seen, polls collapsed."""
-        return collapse_polls(redact(entry, self._redactor) for entry in self._entries)
+        with self._lock:
+            if self._masked_at != self._redactor.generation:
+                self._masked = [redact(entry, self._redactor) for entry in self._entries]
+                self._masked_at = self._redactor.generation
+            return collapse_polls(self._masked)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         return write_har(path, self.entries())
