@@ -507,6 +507,7 @@ def exchange(
     body: object = None,
     headers: tuple[tuple[str, str], ...] = (),
     elapsed_ms: float = 50.0,
+    note: str | None = None,
 ) -> None:
     session.add(
         "POST",
@@ -517,6 +518,7 @@ def exchange(
         [("Content-Type", "application/json"), *headers],
         b"" if body is None else json.dumps(body).encode(),
         Timings(datetime.fromtimestamp(EPOCH + at, UTC), elapsed_ms, None),
+        note=note,
     )
 
 
@@ -550,3 +552,22 @@ def test_google_retry_info_other_5xx_and_unanswered_requests_become_faults(
     assert vertex["rate_limit"] is False
     assert vertex["models"]["gemini-2.5-flash-image"]["latency"] == 1.5
     assert Config.load(out, "recorded").fault_table("vertex", "gemini-2.5-flash-image").cumulative
+
+
+def test_the_recorders_own_answers_are_a_timeout_or_left_out(tmp_path: Path) -> None:
+    """A 504 the recording proxy answered after its --timeout is the provider too slow (a
+    timeout); a 502 it answered because the upstream could not be reached is not the
+    provider's doing, so it counts neither as a fault nor as a request."""
+    session = Session()
+    for index in range(5):
+        exchange(session, index, 504, elapsed_ms=300_000.0, note="read timeout")
+    for index in range(40):
+        exchange(session, 10 + index, 502, note="connection refused or failed")
+    for index in range(95):
+        exchange(session, 60 + index, 200, body={"candidates": []}, elapsed_ms=1500.0)
+    session.write(tmp_path / "vertex.har")
+    out = tmp_path / "fitted.toml"
+    assert main(["calibrate", str(tmp_path), "--out", str(out)]) == 0
+    vertex = tomllib.loads(out.read_text())["profiles"]["recorded"]["providers"]["vertex"]
+    assert vertex["faults"] == {"timeout": 0.05}
+    assert vertex["timeout_seconds"] == 300.0

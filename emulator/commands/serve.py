@@ -17,8 +17,8 @@ from emulator.config import Config, ConfigError
 from emulator.core.runtime import Runtime
 from emulator.core.scenarios import ScenarioError
 from emulator.providers import PROVIDERS
+from emulator.recording.fieldpaths import InvalidPath
 from emulator.recording.har import RecordingError
-from emulator.replay.fieldpaths import InvalidPath
 from emulator.request_log import LOG_FORMATS, LogFormat, logging_config
 
 SERVE_PROFILE = "dev"  # unless --profile or the config file's `profile` says otherwise

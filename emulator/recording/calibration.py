@@ -1,7 +1,8 @@
 """A profile fitted to recorded traffic: pure functions from recorded entries to the settings of
 ``[profiles.NAME]`` (emulator/config.py), so `--profile NAME` behaves like what was recorded.
 
-What is fitted, per provider (``PROTOCOLS`` says how each provider's jobs read):
+What is fitted, per provider (``recording.protocols.PROTOCOLS`` says how each provider's jobs
+read):
 
 - ``job_duration`` per model: from a job's submit to its first terminal poll answer (successful
   jobs only); 3D AI Studio's is per image, so the time after the queue is divided by the task's
@@ -12,12 +13,14 @@ What is fitted, per provider (``PROTOCOLS`` says how each provider's jobs read):
 - ``latency``: every other successful answer of the provider, by its time to first byte
   (``first_byte_ms``, else ``elapsed_ms``): what the emulator holds before it answers.
 - ``faults``: the share of requests (collapsed polls counted as many) answered 429, 500, 502,
-  503 or 504 (another 5xx counts as 500), or not answered at all (HAR status 0: ``timeout``,
-  whose ``timeout_seconds`` is fitted too); 429 and 503 with their Retry-After (the header, or
-  a Google error's RetryInfo ``retryDelay``), rounded up to whole seconds. A job that failed
-  without moderation is ``job:500``. Other 4xx are the client's doing (a bad key, no credits)
-  and are not faults. With a fitted 429 rate, ``rate_limit = false``: the recorded 429s stand
-  in for the base profile's token bucket, so the rate holds whatever pace the app keeps.
+  503 or 504 (another 5xx counts as 500), or not answered at all (HAR status 0, or the
+  recording proxy's own 504 after its ``--timeout``: ``timeout``, whose ``timeout_seconds`` is
+  fitted too; the proxy's own 502s, an upstream it could not reach, are left out); 429 and
+  503 with their Retry-After (the header, or a Google error's RetryInfo ``retryDelay``),
+  rounded up to whole seconds. A job that failed without moderation is ``job:500``. Other 4xx
+  are the client's doing (a bad key, no credits) and are not faults. With a fitted 429 rate,
+  ``rate_limit = false``: the recorded 429s stand in for the base profile's token bucket, so
+  the rate holds whatever pace the app keeps.
 - ``moderation``: the share of accepted jobs (vertex: of successful generations) that ended
   moderated, as one ``{probability}`` rule (stage as recorded: vertex's blocked prompt or
   withheld image; the built-in word rules still apply before it).
@@ -35,25 +38,22 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import contracts
 from contracts.streams import parsed_chunks
 from emulator.core.faults import HTTP_FAULTS, Delivery
-from emulator.providers.aistudio3d.catalog import models as aistudio3d_models
 from emulator.recording.har import Entry
+from emulator.recording.protocols import PROTOCOLS, JobProtocol
 
 __all__ = [
     "MIN_JOBS",
     "MIN_REQUESTS",
     "MIN_SAMPLES",
-    "PROTOCOLS",
     "Calibration",
     "Figure",
-    "JobProtocol",
     "calibrate",
     "fit_seconds",
     "percentile",
@@ -68,122 +68,10 @@ IQR_PER_SIGMA = 1.349  # a normal distribution's interquartile range, in standar
 DIGITS = 3  # seconds and rates are written to the millisecond / 0.1 %
 RATE_DIGITS = 4
 UNANSWERED = 0  # HAR's status of a request that got no response
+# The recording proxy's own answers (an Entry with a note): the upstream too slow, or not
+# reachable at all.
+RECORDER_TIMEOUT, RECORDER_UNREACHABLE = 504, 502
 OTHER_5XX = "500"  # a 5xx the fault model has no name for
-
-
-@dataclass(frozen=True)
-class FieldTest:
-    """Whether an answer says something: the value at ``path`` is one of ``values`` (any value
-    when None) or contains ``contains`` (case-insensitive). ``stage`` is the moderation stage
-    the answer shows (core/moderation.py Stage)."""
-
-    path: tuple[str | int, ...]
-    values: frozenset[str] | None = None
-    contains: str | None = None
-    stage: str = "prompt"
-
-    def matches(self, body: Any) -> bool:
-        value = body
-        for step in self.path:
-            if isinstance(step, int):
-                value = value[step] if isinstance(value, list) and len(value) > step else None
-            else:
-                value = value.get(step) if isinstance(value, dict) else None
-        if not isinstance(value, str):
-            return False
-        if self.contains is not None:
-            return self.contains.lower() in value.lower()
-        return self.values is None or value in self.values
-
-
-def path_parameter(name: str) -> Callable[[Mapping[str, str], str], str | None]:
-    """The model named by a path parameter."""
-
-    def model(params: Mapping[str, str], path: str) -> str | None:
-        return params.get(name)
-
-    return model
-
-
-def aistudio3d_model(params: Mapping[str, str], path: str) -> str | None:
-    """3D AI Studio names the model in fixed path segments (/v1/images/gemini/3/pro/...)."""
-    return next(
-        (model.id for model in aistudio3d_models().values() if f"/v1/images/{model.path}/" in path),
-        None,
-    )
-
-
-@dataclass(frozen=True)
-class JobProtocol:
-    """How one provider's jobs read in a recording.
-
-    Asynchronous: ``submits`` answer with the job's id in ``job_id_field``; ``polls`` name it
-    in the path parameter ``poll_id_param`` and answer its state in ``status_field``.
-    Synchronous: ``generations`` carry the work in their own answer.
-    """
-
-    model_of: Callable[[Mapping[str, str], str], str | None]
-    submits: frozenset[str] = frozenset()
-    polls: frozenset[str] = frozenset()
-    generations: frozenset[str] = frozenset()
-    job_id_field: str = ""
-    poll_id_param: str = ""
-    status_field: str = "status"
-    queued: frozenset[str] = frozenset()  # states before the job runs (queue_duration)
-    succeeded: frozenset[str] = frozenset()
-    failed: frozenset[str] = frozenset()
-    images_field: str | None = None  # job_duration is per image: the request's image count
-    moderated: tuple[FieldTest, ...] = ()
-
-    @property
-    def terminal(self) -> frozenset[str]:
-        return self.succeeded | self.failed
-
-
-def _vertex_generations() -> frozenset[str]:
-    return frozenset(
-        operation.operation_id
-        for operation in contracts.operations("vertex")
-        if operation.operation_id.startswith(("generateContent", "streamGenerateContent"))
-    )
-
-
-WITHHELD_IMAGE = frozenset(
-    {"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_OTHER", "IMAGE_RECITATION", "NO_IMAGE"}
-)
-
-PROTOCOLS: dict[str, JobProtocol] = {
-    "vibedream": JobProtocol(
-        model_of=path_parameter("model"),
-        submits=frozenset({"submitPrediction"}),
-        polls=frozenset({"getPrediction"}),
-        job_id_field="id",
-        poll_id_param="id",
-        succeeded=frozenset({"completed"}),
-        failed=frozenset({"failed"}),
-        moderated=(FieldTest(("error",), contains="moderation"),),
-    ),
-    "3daistudio": JobProtocol(
-        model_of=aistudio3d_model,
-        submits=frozenset({"generateImage", "editImage"}),
-        polls=frozenset({"getTaskStatus"}),
-        job_id_field="task_id",
-        poll_id_param="task_id",
-        queued=frozenset({"PENDING"}),
-        succeeded=frozenset({"FINISHED"}),
-        failed=frozenset({"FAILED"}),
-        images_field="num_images",
-        moderated=(FieldTest(("failure_reason",), contains="moderation"),),
-    ),
-    "vertex": JobProtocol(
-        model_of=path_parameter("model"),
-        generations=_vertex_generations(),
-        moderated=(
-            FieldTest(("promptFeedback", "blockReason")),
-            FieldTest(("candidates", 0, "finishReason"), WITHHELD_IMAGE, stage="output"),
-        ),
-    ),
-}
 
 
 # --------------------------------------------------------------------------- the result
@@ -294,22 +182,6 @@ def _requests(entry: Entry) -> int:
     return entry.collapsed.count if entry.collapsed is not None else 1
 
 
-def _path_parameters(provider: str, operation_id: str, path: str) -> dict[str, str]:
-    """The operation's path parameters; a path behind a gateway prefix matches by its tail."""
-    found = next(
-        (op for op in contracts.operations(provider) if op.operation_id == operation_id), None
-    )
-    if found is None:
-        return {}
-    segments = path.split("/")
-    for start in range(len(segments)):
-        tail = "/".join(["", *segments[start:]]) if start else path
-        params = found.match(tail) or found.match(tail + "/")
-        if params is not None:
-            return params
-    return {}
-
-
 def _bodies(entry: Entry) -> list[Any]:
     """The answer's JSON bodies: one, or a stream's chunks."""
     parsed = entry.response_json()
@@ -372,8 +244,9 @@ class _Traffic:
     moderated: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # by stage
 
 
-def _fault_name(status: int) -> str | None:
-    if status == UNANSWERED:
+def _fault_name(entry: Entry) -> str | None:
+    status = entry.status
+    if status == UNANSWERED or (entry.note is not None and status == RECORDER_TIMEOUT):
         return Delivery.TIMEOUT.value
     if status == 429 or (500 <= status < 600):
         name = str(status)
@@ -389,21 +262,22 @@ def _sort(entries: Iterable[Entry]) -> dict[str, _Traffic]:
         protocol = PROTOCOLS.get(provider or "")
         if provider is None or operation is None or protocol is None:
             continue
+        if entry.note is not None and entry.status == RECORDER_UNREACHABLE:
+            continue  # the recorder could not reach the upstream: not the provider's doing
         seen = traffic[provider]
         seen.requests += _requests(entry)
-        fault = _fault_name(entry.status)
+        fault = _fault_name(entry)
         if fault is not None:
             seen.faults[fault] += _requests(entry)
             wait = retry_after_seconds(entry)
             if wait is not None:
                 seen.retry_after[fault].append(wait)
-            if entry.status == UNANSWERED:
+            if fault == Delivery.TIMEOUT.value:
                 seen.unanswered_seconds.append(entry.elapsed_ms / 1000)
             continue
         if not 200 <= entry.status < 300:
             continue
-        params = _path_parameters(provider, operation, entry.path)
-        model = protocol.model_of(params, entry.path)
+        model = protocol.model_of(entry.path_params(), entry.path)
         if operation in protocol.generations:
             seen.generations += 1
             if model is not None:
@@ -414,9 +288,8 @@ def _sort(entries: Iterable[Entry]) -> dict[str, _Traffic]:
             continue
         first_byte = entry.first_byte_ms if entry.first_byte_ms is not None else entry.elapsed_ms
         seen.latencies.append(first_byte / 1000)
-        if operation in protocol.submits:
-            answer = entry.response_json()
-            job_id = answer.get(protocol.job_id_field) if isinstance(answer, dict) else None
+        if operation in protocol.starts and protocol.job_id is not None:
+            job_id = next(iter(protocol.job_id.values(entry.response_json())), None)
             request = entry.request_json()
             images = (
                 request.get(protocol.images_field, 1)
@@ -429,14 +302,12 @@ def _sort(entries: Iterable[Entry]) -> dict[str, _Traffic]:
                     _parse_time(entry.started),
                     images if isinstance(images, int) and images > 0 else 1,
                 )
-        elif operation in protocol.polls:
+        elif operation == protocol.poll:
             polls.append((provider, entry))
     for provider, entry in polls:
         protocol = PROTOCOLS[provider]
-        params = _path_parameters(provider, entry.operation or "", entry.path)
-        job = traffic[provider].jobs.get(params.get(protocol.poll_id_param, ""))
-        answer = entry.response_json()
-        state = answer.get(protocol.status_field) if isinstance(answer, dict) else None
+        job = traffic[provider].jobs.get(entry.path_params().get(protocol.poll_param, ""))
+        state = next(iter(protocol.status.values(entry.response_json())), None)
         if job is not None and isinstance(state, str):
             job.answers.append((_parse_time(entry.started), state, entry))
     return traffic

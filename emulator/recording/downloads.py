@@ -1,7 +1,7 @@
 """Output URLs in answers, rewritten to pass through the recording proxy (``--record-downloads``).
 
-``OUTPUT_URL_FIELDS`` says, per provider, where its JSON answers carry URLs the client will
-fetch next (a poll URL, an image to download); that table is the only provider knowledge here.
+Where a provider's JSON answers carry URLs the client fetches next (a poll URL, an image to
+download) is the recording's provider table (protocols.py ``url_fields``).
 A URL under one of the proxy's upstreams becomes the proxy's own URL of the same path (it is
 then proxied and recorded as any request); any other URL (a CDN's) becomes
 ``{proxy}/_imagegen/download/{scheme}/{host[:port]}/{path}?{query}``, which the proxy fetches
@@ -11,54 +11,26 @@ only when it rewrote that very URL itself (:class:`Rewrites`): never an open pro
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["DOWNLOAD_PREFIX", "OUTPUT_URL_FIELDS", "Rewrites", "output_urls_rewritten"]
+from emulator.recording.protocols import PROTOCOLS
+
+__all__ = ["DOWNLOAD_PREFIX", "Rewrites", "output_urls_rewritten"]
 
 DOWNLOAD_PREFIX = "/_imagegen/download/"
-
-# Provider id -> JSON paths of output URLs in its answers; `[]` steps into every list item.
-OUTPUT_URL_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "vibedream": ("statusUrl", "outputs[]"),
-    "3daistudio": ("results[].asset_url", "results[].asset", "results[].thumbnail"),
-}
 
 # How many rewritten download URLs are remembered (oldest forgotten first).
 MAX_REWRITES = 100_000
 
 
-def _steps(field: str) -> list[str]:
-    """ "results[].asset" -> ["results", "[]", "asset"]."""
-    steps: list[str] = []
-    for part in field.split("."):
-        name, brackets, _ = part.partition("[]")
-        if name:
-            steps.append(name)
-        if brackets:
-            steps.append("[]")
-    return steps
-
-
-def _rewrite_at(value: Any, steps: list[str], change: Callable[[str], str]) -> Any:
-    if not steps:
-        return change(value) if isinstance(value, str) else value
-    step, rest = steps[0], steps[1:]
-    if step == "[]":
-        if isinstance(value, list):
-            return [_rewrite_at(item, rest, change) for item in value]
-        return value
-    if isinstance(value, dict) and step in value:
-        return {**value, step: _rewrite_at(value[step], rest, change)}
-    return value
-
-
 def output_urls_rewritten(provider: str | None, body: Any, change: Callable[[str], str]) -> Any:
     """A copy of a JSON answer with each of the provider's output URLs passed through
     ``change``; the body itself when the provider has no output URL fields."""
-    for field in OUTPUT_URL_FIELDS.get(provider or "", ()):
-        body = _rewrite_at(body, _steps(field), change)
+    protocol = PROTOCOLS.get(provider or "")
+    for field in () if protocol is None else protocol.url_fields:
+        body = field.changed(body, lambda url: change(url) if isinstance(url, str) else url)
     return body
 
 

@@ -144,6 +144,25 @@ class Entry:
         """The response body parsed, or None when it is not JSON (a stream, text)."""
         return _json_or_none(self.response_text)
 
+    def path_params(self) -> dict[str, str]:
+        """The path parameters of the recorded operation ({} when unknown). The URL is the
+        upstream's, so a path behind a base path (a gateway mounted under /ai) matches by
+        its tail."""
+        try:
+            operations = contracts.operations(self.provider or "")
+        except KeyError:  # no provider, or one this version does not know
+            return {}
+        found = next((op for op in operations if op.operation_id == self.operation), None)
+        if found is None:
+            return {}
+        segments = self.path.split("/")
+        for start in range(1, len(segments)):
+            tail = "/".join(["", *segments[start:]]) if start > 1 else self.path
+            params = found.match(tail) or found.match(tail + "/")
+            if params is not None:
+                return params
+        return {}
+
     def to_har(self) -> dict[str, Any]:
         wait = self.first_byte_ms if self.first_byte_ms is not None else self.elapsed_ms
         request: dict[str, Any] = {

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from emulator.recording.fieldpaths import FieldPath, parse
 from emulator.recording.sanitise import (
     IMAGE_KEY,
     SECRET_QUERY_PARAMS,
     VOLATILE_FIELDS,
     sanitise_body,
 )
-from emulator.replay.fieldpaths import FieldPath, parse
 
 __all__ = ["DEFAULT_IGNORE", "MATCH_PARTS", "Matcher", "RequestFacts"]
 

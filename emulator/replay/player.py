@@ -34,17 +34,16 @@ from emulator.core.runtime import Runtime
 from emulator.core.streams import paced_events
 from emulator.providers import error_shape_for_path
 from emulator.recording.har import Entry, read_recordings
+from emulator.recording.protocols import JobProtocol, job_protocol
 from emulator.replay import pictures
 from emulator.replay.matcher import DEFAULT_IGNORE, Matcher, RequestFacts, sanitised
 from emulator.replay.tables import (
     DEFAULT_STREAM_FRAMING,
-    JOB_PROTOCOLS,
     STREAM_FRAMINGS,
-    JobProtocol,
     job_id_params,
     replayed_header,
 )
-from emulator.replay.timeline import RecordedJob, path_params, recorded_jobs
+from emulator.replay.timeline import RecordedJob, recorded_jobs
 
 __all__ = ["REFUSED_ROUTE", "REPLAY_OWNER", "REPLAY_ROUTE", "STRICT_STATUS", "Player"]
 
@@ -119,7 +118,7 @@ class Player:
         if not whole:
             return receive  # too large to compare: the emulator refuses it in its own words
         request = Request(scope, receive)
-        protocol = JOB_PROTOCOLS.get(found.provider)
+        protocol = job_protocol(found.provider)
         if protocol is not None and found.operation.operation_id == protocol.poll:
             job = rt.store.get_job(found.path_params.get(protocol.poll_param, ""))
             recorded = None if job is None else self._recorded_job(job)
@@ -268,13 +267,13 @@ class Player:
         self, request: Request, rt: Runtime, index: int, job: Job, protocol: JobProtocol
     ) -> Response:
         """A submit or poll answer of a replayed job: its id, its own URLs and its output
-        URLs rewritten to the emulator (JOB_PROTOCOLS)."""
+        URLs rewritten to the emulator (recording/protocols.py)."""
         entry = self.entries[index]
         body = entry.response_json()
         data = job.params[_OUTPUTS_KEY]
         recorded_id, outputs = data["recorded_id"], data["outputs"]
         base = public_base_url(request)
-        if body is not None and 200 <= entry.status < 300:
+        if body is not None and 200 <= entry.status < 300 and protocol.job_id is not None:
             body = protocol.job_id.changed(body, lambda _old: job.id)
             for link in protocol.links:
                 body = link.changed(body, partial(_own_url, base, recorded_id, job.id))
@@ -305,14 +304,14 @@ def _recorded_facts(entry: Entry) -> RequestFacts | None:
         method=entry.method,
         provider=entry.provider,
         operation=entry.operation,
-        path_params=path_params(entry),
+        path_params=entry.path_params(),
         query=urlsplit(entry.url).query,
         body=entry.request_text,
     )
 
 
 def _is_poll(facts: RequestFacts) -> bool:
-    protocol = JOB_PROTOCOLS.get(facts.provider)
+    protocol = job_protocol(facts.provider)
     return protocol is not None and facts.operation == protocol.poll
 
 

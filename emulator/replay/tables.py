@@ -1,57 +1,16 @@
-"""The provider facts the replay needs, as data: which operations start a job, how it is
-polled, which answer fields name it and which hold URLs to rewrite. A provider with a
-submit-then-poll protocol is one row here; one without (vertex) needs none."""
+"""What the replay sends again as recorded: which response headers, and how a recorded stream
+is framed. How each provider's jobs read (which operations start one, how it is polled, which
+fields name it and hold URLs) is the recording's table, emulator/recording/protocols.py."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from contracts.streams import SSE_MEDIA_TYPE
 from emulator.core.streams import Framing
 from emulator.providers.vertex.streaming import FRAMINGS
-from emulator.replay.fieldpaths import FieldPath, parse
+from emulator.recording.protocols import PROTOCOLS
 
-__all__ = ["JOB_PROTOCOLS", "REPLAYED_HEADERS", "STREAM_FRAMINGS", "JobProtocol"]
+__all__ = ["REPLAYED_HEADERS", "STREAM_FRAMINGS", "job_id_params", "replayed_header"]
 
-
-@dataclass(frozen=True)
-class JobProtocol:
-    starts: frozenset[str]  # operationIds whose 2xx answer starts a job
-    poll: str  # the operationId that polls it
-    poll_param: str  # the poll path's parameter holding the job id
-    job_id: FieldPath  # the field of the submit and poll answers naming the job: a fresh id
-    # Fields holding a URL of the job itself (vibedream's statusUrl): the emulator's base URL,
-    # the recorded id in its path replaced by the fresh one.
-    links: tuple[FieldPath, ...] = ()
-    # Fields holding output file URLs: served by the emulator (emulator/core/assets.py).
-    outputs: tuple[FieldPath, ...] = field(default=())
-    # The final answer's failure reason, for the job's view (GET /_emulator/jobs, dashboard).
-    failure: FieldPath | None = None
-
-
-JOB_PROTOCOLS: dict[str, JobProtocol] = {
-    "vibedream": JobProtocol(
-        starts=frozenset({"submitPrediction"}),
-        poll="getPrediction",
-        poll_param="id",
-        job_id=parse("id"),
-        links=(parse("statusUrl"),),
-        outputs=(parse("outputs[*]"),),
-        failure=parse("error"),
-    ),
-    "3daistudio": JobProtocol(
-        starts=frozenset({"generateImage", "editImage"}),
-        poll="getTaskStatus",
-        poll_param="task_id",
-        job_id=parse("task_id"),
-        outputs=(
-            parse("results[*].asset_url"),
-            parse("results[*].asset"),
-            parse("results[*].thumbnail"),
-        ),
-        failure=parse("failure_reason"),
-    ),
-}
 
 # Response headers a replayed answer carries as recorded: the body's type and the provider's
 # retry and rate-limit signals. The rest (date, request ids) is the emulator's own.
@@ -71,4 +30,4 @@ def replayed_header(name: str) -> bool:
 
 def job_id_params() -> frozenset[str]:
     """Path parameters that hold job ids (never compared by the matcher)."""
-    return frozenset(protocol.poll_param for protocol in JOB_PROTOCOLS.values())
+    return frozenset(protocol.poll_param for protocol in PROTOCOLS.values() if protocol.poll)

@@ -21,10 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from contracts import find_operation
 from emulator.recording.har import Entry
+from emulator.recording.protocols import job_protocol
 from emulator.recording.sanitise import poll_signature
-from emulator.replay.tables import JOB_PROTOCOLS
 
 __all__ = ["RecordedJob", "recorded_jobs"]
 
@@ -55,26 +54,19 @@ def started(entry: Entry) -> float:
     return datetime.fromisoformat(entry.started.replace("Z", "+00:00")).timestamp()
 
 
-def path_params(entry: Entry) -> dict[str, str]:
-    found = find_operation(entry.method, entry.path) or find_operation(
-        entry.method, entry.path + "/"
-    )
-    return {} if found is None else found[2]
-
-
 def recorded_jobs(entries: Sequence[Entry]) -> dict[int, RecordedJob]:
     """Every 2xx submit that names a job, by its entry index, with that job's timeline."""
     polls: dict[tuple[str, str], list[int]] = {}  # (provider, job id) -> poll entry indices
     for index, entry in enumerate(entries):
-        protocol = JOB_PROTOCOLS.get(entry.provider or "")
+        protocol = job_protocol(entry.provider)
         if protocol is not None and entry.operation == protocol.poll and 200 <= entry.status < 300:
-            job_id = path_params(entry).get(protocol.poll_param)
+            job_id = entry.path_params().get(protocol.poll_param)
             if job_id:
                 polls.setdefault((entry.provider or "", job_id), []).append(index)
     jobs: dict[int, RecordedJob] = {}
     for index, entry in enumerate(entries):
-        protocol = JOB_PROTOCOLS.get(entry.provider or "")
-        if protocol is None or entry.operation not in protocol.starts:
+        protocol = job_protocol(entry.provider)
+        if protocol is None or protocol.job_id is None or entry.operation not in protocol.starts:
             continue
         if not 200 <= entry.status < 300:
             continue

@@ -1,8 +1,9 @@
-"""Field paths into JSON values, for the replay's tables and its matcher's ``ignore``.
+"""Field paths into JSON values: the provider table of recordings (protocols.py) names fields
+with them, and the replay matcher's ``ignore`` takes them.
 
 A path is ``$`` followed by steps: ``.name`` (a member), ``[3]`` (an item), ``[*]`` (every
 item): ``$.outputs[*]``, ``$.results[*].asset_url``, ``$.contents[0].parts[*].text``. The
-tables here write them without the leading ``$.`` (``outputs[*]``), which means the same.
+tables write them without the leading ``$.`` (``outputs[*]``), which means the same.
 """
 
 from __future__ import annotations
