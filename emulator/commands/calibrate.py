@@ -12,9 +12,10 @@ from pathlib import Path
 
 from emulator.commands.common import fail
 from emulator.config import Config, ConfigError, builtin_profiles
+from emulator.recording.atomic import write_atomically
 from emulator.recording.calibration import MIN_JOBS, MIN_REQUESTS, MIN_SAMPLES, calibrate
 from emulator.recording.har import RecordingError, read_recordings
-from emulator.recording.profile_file import render_profile, write_atomically
+from emulator.recording.profile_file import render_profile
 
 DEFAULT_NAME = "recorded"
 DEFAULT_BASE = "realistic"

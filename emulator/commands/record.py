@@ -4,7 +4,6 @@ exchange, sanitised, into one HAR file per session (emulator/recording/)."""
 from __future__ import annotations
 
 import argparse
-import errno
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from emulator.commands.common import EXAMPLES, fail, is_http_url
-from emulator.commands.serve import LOG_LEVELS, listen, serve_on
+from emulator.commands.serve import LOG_LEVELS, ListenError, open_listening, serve_on
 from emulator.recording.har import HAR_SUFFIX, RecordingError
 from emulator.recording.proxy import UPSTREAM_KEYS, RecordingProxy, Upstream
 from emulator.recording.sanitise import SECRET_QUERY_PARAMS
@@ -172,20 +171,18 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if not args.timeout > 0:
         return fail(f"--timeout must be more than 0 seconds, got {args.timeout}")
-    if not 0 <= args.port <= 65535:
-        return fail(f"--port must be between 0 and 65535, got {args.port}")
     folder = Path(args.out)
     if folder.exists() and not folder.is_dir():
         return fail(f"--out {folder}: is a file, not a folder")
     try:
+        sock = open_listening(args.host, args.port)
+    except ListenError as exc:
+        return fail(str(exc))
+    try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        sock.close()
         return fail(f"--out {folder}: cannot be created: {(exc.strerror or 'error').lower()}")
-    try:
-        sock = listen(args.host, args.port)
-    except OSError as exc:
-        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        return fail(f"cannot listen on {args.host}:{args.port}: {reason}")
     writer = SessionWriter(Session(redactions), session_path(folder))
     try:
         writer.write_now()  # the file exists, readable, before the first request

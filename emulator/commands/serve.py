@@ -123,6 +123,21 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class ListenError(ValueError):
+    """A port a command cannot listen on; str() is the one line it reports."""
+
+
+def open_listening(host: str, port: int) -> socket.socket:
+    """:func:`listen`, for a command: a port out of range or busy is a ListenError."""
+    if not 0 <= port <= 65535:
+        raise ListenError(f"--port must be between 0 and 65535, got {port}")
+    try:
+        return listen(host, port)
+    except OSError as exc:
+        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
 def tune_gc() -> None:
     """Collector settings for a long-running server; called once the app is built.
 
@@ -193,13 +208,10 @@ def run(args: argparse.Namespace) -> int:
         if config.replay_folder is None:
             return fail("--replay-strict needs recordings: give --replay DIR")
         config.replay_strict = True
-    if not 0 <= args.port <= 65535:
-        return fail(f"--port must be between 0 and 65535, got {args.port}")
     try:
-        sock = listen(args.host, args.port)
-    except OSError as exc:
-        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        return fail(f"cannot listen on {args.host}:{args.port}: {reason}")
+        sock = open_listening(args.host, args.port)
+    except ListenError as exc:
+        return fail(str(exc))
     try:
         app = create_app(config)
     except ScenarioError as exc:

@@ -20,12 +20,10 @@ received, before sanitising, and ``request.bodySize`` that of the request body a
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import contracts
+from emulator.recording.atomic import write_atomically
 from emulator.recording.sanitise import (
     Redactor,
     filter_headers,
@@ -509,24 +508,9 @@ def write_har(path: str | os.PathLike[str], entries: Iterable[Entry]) -> Path:
     target = Path(path)
     text = har_text(entries)
     try:
-        descriptor, temporary = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-        )
+        return write_atomically(target, text)
     except OSError as exc:
         raise RecordingError(f"{target}: cannot be written: {_reason(exc)}") from None
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        if isinstance(exc, OSError):
-            raise RecordingError(f"{target}: cannot be written: {_reason(exc)}") from None
-        raise
-    return target
 
 
 def _reason(exc: OSError) -> str:
