@@ -221,11 +221,25 @@ def _request_findings(
     )
 
 
+def is_download(entry: RecordedEntry) -> bool:
+    """A GET answered with an image, recorded as its descriptor: an output file fetched
+    through the recorder (``record --record-downloads``), at a path no operation declares."""
+    if entry.method.upper() != "GET" or not 200 <= entry.status < 300:
+        return False
+    try:
+        body = json.loads(entry.response_text)
+    except ValueError:
+        return False
+    return dict(descriptors(body)).keys() == {()}
+
+
 def entry_findings(entry: RecordedEntry, probe: str = "") -> list[Finding]:
     """Every difference between one recorded exchange and the contracts."""
     method, path, status = entry.method.upper(), urlsplit(entry.url).path, entry.status
     found = _operation(entry.provider, entry.operation, method, path)
     if found is None:
+        if is_download(entry):
+            return []  # an output file (--record-downloads): no contract describes a file
         return [unknown_operation(method, path, status or None, probe, entry.provider)]
     label, params = found
     findings = []

@@ -30,7 +30,7 @@ from emulator import create_app
 from emulator.cli import main
 from emulator.recording.har import read_har, read_recordings
 from tests.conftest import AUTH, contract_client, emulator_config
-from tests.images import data_uri
+from tests.images import data_uri, encoded
 
 VERTEX_KEY = {"x-goog-api-key": "test-key"}
 GATEWAY = "/api/v1/publishers/googleVertexAI/models/gemini-3-pro-image:{}"
@@ -604,3 +604,28 @@ def test_collapsed_polls_and_unanswered_requests_are_counted(
     assert code == 0, out
     assert "ok  3daistudio.har: 6 entries (17 exchanges)" in out
     assert "note: 1 of the entries had no answer (status 0): they were not checked" in out
+
+
+def test_a_recorded_download_conforms_and_a_text_answer_there_drifts(
+    recorded, tmp_path: Path, capsys
+) -> None:
+    """`record --record-downloads` records output files at paths no operation declares (a
+    CDN's): an image answer there is a download, not drift; anything else there still is."""
+    sessions = copy.deepcopy(recorded)
+    download = copy.deepcopy(recorded["vibedream"][0])
+    download["request"].update(method="GET", url="https://cdn.example/outputs/fox.png")
+    download["request"].pop("postData")
+    download["_imagegen"].update(provider=None, operation=None)
+    download["_imagegen"]["contracts"] = {"request": None, "response": None}
+    download["response"]["content"].update(
+        mimeType="image/png", text=json.dumps(descriptor(encoded()))
+    )
+    sessions["vibedream"].append(download)
+    folder = write_sessions(tmp_path / "downloads", sessions)
+    code, out, _ = check(capsys, "--recordings", str(folder))
+    assert code == 0, out
+
+    download["response"]["content"].update(mimeType="text/html", text="<html>expired</html>")
+    folder = write_sessions(tmp_path / "not-a-file", sessions)
+    code, out, _ = check(capsys, "--recordings", str(folder))
+    assert code == 1 and "GET /outputs/fox.png" in out, out

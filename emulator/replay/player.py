@@ -22,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from contracts import Operation, find_operation
+from contracts.recorded import is_download
 from contracts.streams import parsed_chunks
 from emulator.config import Config
 from emulator.core.assets import Asset, new_asset_id
@@ -82,7 +83,7 @@ class Player:
         self._keyed: dict[str, list[int]] = {}
         for index, entry in enumerate(self.entries):
             image = pictures.descriptor_of(entry.response_json())
-            if entry.method == "GET" and entry.status == 200 and image is not None:
+            if image is not None and is_download(entry):
                 self.downloads.setdefault(entry.url, image)
             facts = _recorded_facts(entry)
             if facts is None or _is_poll(facts):
