@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -243,6 +244,17 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return seen
 
 
+def task_poll_offsets(folder: Path) -> list[float]:
+    """Seconds after the recorded 3D AI Studio submit of each of its polls."""
+    entries = [e for e in read_recordings(folder) if e.provider == "3daistudio" and e.status == 200]
+    submit = next(e for e in entries if e.operation == "generateImage")
+    return [
+        (datetime.fromisoformat(e.started) - datetime.fromisoformat(submit.started)).total_seconds()
+        for e in entries
+        if e.operation == "getTaskStatus"
+    ]
+
+
 @pytest.fixture(scope="module")
 def replayed(recorded: dict[str, Any]) -> dict[str, Any]:
     """The same requests against a strict replay of the folder, another seed and profile, on
@@ -266,9 +278,10 @@ def replayed(recorded: dict[str, Any]) -> dict[str, Any]:
         seen["job_download"] = http.get(seen["job"][-1].json()["outputs"][0])
         seen["moderated"] = vibedream_job(http, base, MODERATED_JOB)
         seen["429"] = http.post(Z_IMAGE, json=REFUSED_429, headers=BEARER)
-        # The recorded polls were POLL_GAP apart in real time: the replay's clock steps past the
-        # running one, short of the end, then to the end.
-        seen["task"] = aistudio_task(http, base, (POLL_GAP + 0.05, 600))
+        # The recorded polls' offsets are real seconds: the replay's clock steps to between
+        # the running answer's and the final one's, then past the end.
+        running, final = task_poll_offsets(recorded["folder"])[-2:]
+        seen["task"] = aistudio_task(http, base, ((running + final) / 2, 600))
         seen["task_download"] = http.get(seen["task"][-1].json()["results"][0]["asset_url"])
         seen["402"] = http.post(AISTUDIO_GENERATE, json=REFUSED_402, headers=BEARER)
         seen["4k"] = http.post(VERTEX_AI_4K, json=FOUR_K_BODY, headers=BEARER)
