@@ -413,12 +413,10 @@ def test_the_replay_answers_the_same_statuses_and_refusals(
 def test_a_replayed_job_follows_its_recorded_polls_to_a_real_image(
     recorded: dict[str, Any], replayed: dict[str, Any]
 ) -> None:
-    statuses = [
-        [answer.json()["status"] for answer in run[name]]
-        for run in (recorded, replayed)
-        for name in ("job",)
-    ]
-    assert statuses[0] == statuses[1] == ["processing", "processing", "completed"]
+    mine, theirs = (
+        [answer.json()["status"] for answer in run["job"]] for run in (replayed, recorded)
+    )
+    assert mine == theirs == ["processing", "processing", "completed"]
     first, final = replayed["job"][0].json(), replayed["job"][-1].json()
     assert first["id"] != recorded["job"][0].json()["id"]
     assert first["statusUrl"].startswith(replayed["base"])
