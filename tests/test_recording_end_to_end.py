@@ -357,12 +357,6 @@ def test_contract_check_accepts_the_plain_session(
     assert code == 0, out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: contract-check --recordings reports each download recorded with"
-    " --record-downloads (GET /assets/..., provider null) as drift, 'a path no operation"
-    " declares', so a --record-downloads folder never conforms",
-)
 def test_contract_check_accepts_the_folder(
     recorded: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
