@@ -427,6 +427,7 @@ def test_a_stream_reaches_the_client_chunk_by_chunk(tmp_path: Path) -> None:
         ([f"--upstream=vibedream=https://me:{KEY}@api.vibedream.ai"], "credentials"),
         (["--upstream", "vibedream=https://api.vibedream.ai", "--redact", "(unclosed"], "--redact"),
         (["--upstream", "vibedream=https://api.vibedream.ai", "--timeout", "0"], "--timeout"),
+        (["--upstream", "vibedream=https://api.vibedream.ai", "--host", "0.0.0.0"], "loopback"),
     ],
 )
 def test_bad_input_is_one_line_and_never_echoes_a_key(

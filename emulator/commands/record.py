@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from emulator.commands.common import EXAMPLES, fail, is_http_url
+from emulator.commands.common import EXAMPLES, fail, is_http_url, is_loopback
 from emulator.commands.serve import LOG_LEVELS, ListenError, open_listening, serve_on
 from emulator.recording.har import HAR_SUFFIX, RecordingError
 from emulator.recording.proxy import UPSTREAM_KEYS, RecordingProxy, Upstream
@@ -58,7 +58,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     record.add_argument("--out", required=True, metavar="DIR", help="folder of the recordings")
     record.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+        "--host",
+        default="127.0.0.1",
+        help="loopback address to listen on (default 127.0.0.1): the proxy carries your keys"
+        " and has no access control, so it never listens beyond this machine",
     )
     record.add_argument(
         "--port",
@@ -174,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.out)
     if folder.exists() and not folder.is_dir():
         return fail(f"--out {folder}: is a file, not a folder")
+    if not is_loopback(args.host):
+        return fail(f"--host {args.host}: the recorder listens on a loopback address only")
     try:
         sock = open_listening(args.host, args.port)
     except ListenError as exc:
