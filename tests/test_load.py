@@ -10,7 +10,7 @@ import asyncio
 import sys
 import tracemalloc
 from collections import Counter
-from functools import partial
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -41,6 +41,7 @@ from emulator.core.clock import VirtualClock
 from emulator.core.faults import Decision, Fault
 from emulator.core.jobs import Job
 from emulator.core.journal import FILTERS, Journal
+from emulator.core.recipes import Recipe, register
 from emulator.core.store import MemoryStore
 from tests.conftest import AUTH, EPOCH, contract_client, emulator_config
 
@@ -351,19 +352,26 @@ def test_the_journal_filters_the_raw_entries_as_it_filters_their_views() -> None
     ]
 
 
+_built: list[Mapping[str, Any]] = []
+
+
+def _counted_spec(params: Mapping[str, Any]) -> Any:
+    _built.append(params)
+    return object()
+
+
+register("tests.counted", _counted_spec)
+
+
 def test_an_asset_builds_its_spec_once_and_keeps_little() -> None:
-    calls = []
-
-    def make() -> object:
-        calls.append(1)
-        return object()
-
-    first = Asset("a1", "".join(["img_001", ".png"]), make, 0.0)  # type: ignore[arg-type]
-    second = Asset("a2", "".join(["img_00", "1.png"]), partial(dict), 0.0)  # type: ignore[arg-type]
-    assert first.spec is first.spec and calls == [1]
+    _built.clear()
+    recipe = Recipe("tests.counted", {"n": 1})
+    first = Asset("a1", "".join(["img_001", ".png"]), recipe, 0.0)
+    second = Asset("a2", "".join(["img_00", "1.png"]), Recipe("tests.counted", {}), 0.0)
+    assert first.spec is first.spec and _built == [{"n": 1}]
     assert first.filename is second.filename  # one copy of a name many assets share
     assert not hasattr(first, "__dict__")
-    assert first == Asset("a1", "img_001.png", make, 0.0)  # type: ignore[arg-type]
+    assert first == Asset("a1", "img_001.png", Recipe("tests.counted", {"n": 1}), 0.0)
 
 
 def test_the_command_line_takes_clients_duration_and_processes() -> None:

@@ -4,8 +4,6 @@ one (404, never a 500)."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
 
 from emulator import create_app
@@ -13,6 +11,7 @@ from emulator.config import Config, ConfigError
 from emulator.core.assets import Asset, new_asset_id
 from emulator.core.clock import VirtualClock
 from emulator.core.jobs import Job
+from emulator.core.recipes import Recipe
 from emulator.core.store import MemoryStore
 from tests.conftest import AUTH, contract_client, emulator_config
 
@@ -33,7 +32,9 @@ def job(number: int, created_at: float, seconds: float = 10.0) -> Job:
 
 
 def asset_for(store: MemoryStore, owner: Job) -> Asset:
-    asset = Asset(id=new_asset_id(), filename="a.png", make_spec=partial(dict), available_at=0.0)
+    asset = Asset(
+        id=new_asset_id(), filename="a.png", recipe=Recipe("tests.none", {}), available_at=0.0
+    )
     store.put_asset(asset, owner)
     return asset
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sys
 from base64 import urlsafe_b64encode
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -17,6 +16,7 @@ from starlette.routing import Route
 
 from emulator.core.http import JSONResponse
 from emulator.core.images import MIME_TYPES, ImageCache, ImageSpec
+from emulator.core.recipes import Recipe, build
 from emulator.core.runtime import runtime
 
 ASSET_PREFIX = "/assets"
@@ -30,9 +30,10 @@ class Asset:
     # The last path segment, shaped like the provider's own file names: many assets share one
     # (img_001.png), so one copy serves them all.
     filename: str
-    # Built on first download, not at submit: most of a submit's cost otherwise, and many
-    # outputs are never fetched.
-    make_spec: Callable[[], ImageSpec]
+    # The picture as data (any process renders the same bytes from it). Its spec is built on
+    # first download, not at submit: most of a submit's cost otherwise, and many outputs are
+    # never fetched.
+    recipe: Recipe
     available_at: float  # the job's completion time
     expires_at: float | None = None
     _spec: ImageSpec | None = field(default=None, init=False, repr=False, compare=False)
@@ -47,7 +48,7 @@ class Asset:
         """The picture's spec, built on first use and kept with the asset."""
         spec = self._spec
         if spec is None:
-            spec = self.make_spec()
+            spec = build(self.recipe)
             object.__setattr__(self, "_spec", spec)
         return spec
 

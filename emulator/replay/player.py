@@ -31,6 +31,7 @@ from emulator.core.faults import DECISION_SCOPE_KEY, Decision
 from emulator.core.http import public_base_url
 from emulator.core.images import ImageSpec
 from emulator.core.jobs import Job
+from emulator.core.recipes import Recipe, register
 from emulator.core.runtime import Runtime
 from emulator.core.streams import paced_events
 from emulator.providers import error_shape_for_path
@@ -58,6 +59,7 @@ REFUSED_ROUTE = "replay-unmatched:{}"
 STRICT_KIND = ErrorKind.NOT_FOUND
 STRICT_STATUS = 404
 _OUTPUTS_KEY = "replay"  # the replay's data in a replayed Job's params
+OUTPUT_RECIPE = "replay.output"  # the recipe kind of a replayed job's output file
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,9 @@ class Player:
                 asset = Asset(
                     id=new_asset_id(),
                     filename=_filename(url),
-                    make_spec=partial(_output_spec, url, None if image is None else dict(image)),
+                    recipe=Recipe(
+                        OUTPUT_RECIPE, {"url": url, "image": None if image is None else dict(image)}
+                    ),
                     available_at=job.finishes_at,
                 )
                 outputs[url] = asset.id
@@ -352,8 +356,10 @@ def _filename(url: str) -> str:
     return f"output.{pictures.spec_for_url(url).format}"
 
 
-def _output_spec(url: str, image: Mapping[str, Any] | None) -> ImageSpec:
-    return pictures.spec_for_url(url) if image is None else pictures.spec_for(image)
+def _output_spec(recipe: Mapping[str, Any]) -> ImageSpec:
+    """A replayed output file: its recorded download's descriptor, or its URL when none."""
+    image = recipe["image"]
+    return pictures.spec_for_url(recipe["url"]) if image is None else pictures.spec_for(image)
 
 
 def _own_url(base: str, recorded_id: str, job_id: str, url: Any) -> Any:
@@ -368,3 +374,6 @@ def _asset_url(rt: Runtime, base: str, outputs: Mapping[str, str], url: Any) -> 
     asset_id = outputs.get(url) if isinstance(url, str) else None
     asset = None if asset_id is None else rt.store.get_asset(asset_id)
     return url if asset is None else asset.url(base)
+
+
+register(OUTPUT_RECIPE, _output_spec)

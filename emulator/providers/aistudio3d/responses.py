@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -23,11 +22,13 @@ from emulator.core.images import ImageSpec, request_picture
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
 from emulator.core.randomness import seed_from
+from emulator.core.recipes import Recipe, register
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
-from emulator.providers.aistudio3d.catalog import Model
+from emulator.providers.aistudio3d.catalog import Model, models
 
 PROVIDER_ID = "3daistudio"
+IMAGE_RECIPE = "3daistudio.image"  # the recipe kind of a full image (a thumbnail: it, scaled)
 INPUT_FORMATS = ("png", "jpeg", "webp", "gif")
 THUMBNAIL_SIDE = 256
 # Defaults of the settings a config may override (README: configuration).
@@ -142,16 +143,15 @@ def add_outputs(
         full = Asset(
             id=new_asset_id(),
             filename=f"img_{index + 1:03d}.{fmt}",
-            make_spec=partial(
-                image_spec, model, params, width, height, ratio, source, base_seed + index
-            ),
+            recipe=image_recipe(model, params, width, height, ratio, source, base_seed + index),
             available_at=job.finishes_at,
             expires_at=job.finishes_at + ttl if ttl else None,
         )
         thumbnail = Asset(
             id=new_asset_id(),
             filename=f"img_{index + 1:03d}_thumbnail.{fmt}",
-            make_spec=partial(thumbnail_spec, full),
+            # The full picture's recipe and the thumbnail's size: data, not the full Asset.
+            recipe=full.recipe.scaled(THUMBNAIL_SIDE),
             available_at=full.available_at,
             expires_at=full.expires_at,
         )
@@ -215,9 +215,40 @@ async def get_wallet(request: Request) -> JSONResponse:
     return JSONResponse({"balance": str(balance)})
 
 
-def thumbnail_spec(full: Asset) -> ImageSpec:
-    """The full image's picture, scaled: one function for every thumbnail, not a closure each."""
-    return full.spec.scaled(THUMBNAIL_SIDE)
+def image_recipe(
+    model: Model,
+    params: Mapping[str, Any],
+    width: int,
+    height: int,
+    ratio: str,
+    source: bytes | None,
+    seed: int,
+) -> Recipe:
+    """A full image's picture as data: image_spec's arguments, the model by its id."""
+    return Recipe(
+        IMAGE_RECIPE,
+        {
+            "model": model.id,
+            "params": params,
+            "width": width,
+            "height": height,
+            "ratio": ratio,
+            "source": source,
+            "seed": seed,
+        },
+    )
+
+
+def build_image(recipe: Mapping[str, Any]) -> ImageSpec:
+    return image_spec(
+        models()[recipe["model"]],
+        recipe["params"],
+        recipe["width"],
+        recipe["height"],
+        recipe["ratio"],
+        recipe["source"],
+        recipe["seed"],
+    )
 
 
 def image_spec(
@@ -244,3 +275,6 @@ def image_spec(
         extra_metadata=(("aspect_ratio", ratio), ("resolution", params["resolution"])),
         source=source,
     )
+
+
+register(IMAGE_RECIPE, build_image)

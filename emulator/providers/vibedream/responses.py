@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -25,12 +24,14 @@ from emulator.core.images import ImageSpec, request_picture
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
 from emulator.core.randomness import seed_from
+from emulator.core.recipes import Recipe, register
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
 from emulator.core.wallets import money
 from emulator.providers.vibedream.catalog import Model, models
 
 PROVIDER_ID = "vibedream"
+IMAGE_RECIPE = "vibedream.image"  # the recipe kind of an output file
 INPUT_FORMATS = ("jpeg", "png", "gif", "webp")  # "Accepted formats: JPEG, PNG, GIF, WebP."
 # seed 000: a moderated prediction ends `failed` with this `error`.
 MODERATION_FAILURE = "Your request was flagged by content moderation. Please modify your prompt."
@@ -108,7 +109,7 @@ async def submit(request: Request) -> JSONResponse:
     asset = Asset(
         id=new_asset_id(),
         filename=f"{int(now * 1000)}-0.{fmt}",
-        make_spec=partial(image_spec, model, documented, sources[0] if sources else None, seed),
+        recipe=image_recipe(model, documented, sources[0] if sources else None, seed),
         available_at=job.finishes_at,
         expires_at=job.finishes_at + ttl if ttl else None,
     )
@@ -184,6 +185,19 @@ def chosen_seed(model: Model, documented: Mapping[str, Any], rt: Runtime) -> int
     return rt.rng.randint(0, 2**31 - 1) if seed == -1 else int(seed)
 
 
+def image_recipe(
+    model: Model, params: Mapping[str, Any], source: bytes | None, seed: int | None
+) -> Recipe:
+    """An output's picture as data: image_spec's arguments, the model by its id."""
+    return Recipe(
+        IMAGE_RECIPE, {"model": model.id, "params": params, "source": source, "seed": seed}
+    )
+
+
+def build_image(recipe: Mapping[str, Any]) -> ImageSpec:
+    return image_spec(models()[recipe["model"]], recipe["params"], recipe["source"], recipe["seed"])
+
+
 def image_spec(
     model: Model, params: Mapping[str, Any], source: bytes | None, seed: int | None
 ) -> ImageSpec:
@@ -218,3 +232,6 @@ def image_spec(
         source=source,
         source_weight=source_weight,
     )
+
+
+register(IMAGE_RECIPE, build_image)
