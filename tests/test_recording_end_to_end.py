@@ -294,7 +294,15 @@ def replayed(recorded: dict[str, Any]) -> dict[str, Any]:
             params={"alt": "sse", "key": KEY},
             json=STREAM_BODY,
         )
-        seen["journal"] = http.get("/_emulator/requests").json()["requests"]
+        # A request is journaled once its handler returns, just after its last byte left:
+        # over a socket the next request can come first, so wait (bounded) for the stream's.
+        deadline = time.monotonic() + 5
+        while True:
+            seen["journal"] = http.get("/_emulator/requests").json()["requests"]
+            streamed = [e for e in seen["journal"] if "streamGenerateContent" in str(e["route"])]
+            if streamed or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
     return seen
 
 
