@@ -40,7 +40,7 @@ from emulator.recording import Session, read_har, read_recordings
 from emulator.recording.proxy import RecordingProxy, Upstream
 from emulator.recording.sanitise import IMAGE_KEY
 from emulator.recording.writer import SessionWriter
-from emulator.testing.server import RunningServer, start_server
+from emulator.testing.server import RunningServer, served
 from tests.conftest import check_contract, emulator_config
 
 # A key with the characters that change when URL-encoded or JSON-escaped, and a random part
@@ -79,15 +79,6 @@ FOUR_K_BODY = {
 # Real seconds between a recorded job's polls: the proxy times entries on the wall clock, so
 # these spacings are the replayed timeline (on the replaying emulator's virtual clock).
 POLL_GAP = 0.15
-
-
-@contextmanager
-def served(app: Any) -> Iterator[RunningServer]:
-    running = start_server(app)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @contextmanager

@@ -33,7 +33,7 @@ from emulator.cli import main
 from emulator.recording import Session, read_har
 from emulator.recording.proxy import RecordingProxy, Upstream
 from emulator.recording.writer import SessionWriter
-from emulator.testing.server import RunningServer, start_server
+from emulator.testing.server import RunningServer, served
 from tests.conftest import emulator_config
 
 KEY = "sk-live-Zq7distinctive-4b1f9e"  # must appear in no byte written
@@ -42,15 +42,6 @@ Z_IMAGE = "/api/v1/models/z-image-turbo/generate"
 GEMINI = "/v1beta/models/gemini-2.5-flash-image:{}"
 AISTUDIO_GENERATE = "/v1/images/gemini/3/pro/generate/"
 GEMINI_BODY = {"contents": [{"role": "user", "parts": [{"text": "a red fox"}]}]}
-
-
-@contextmanager
-def served(app: Any) -> Iterator[RunningServer]:
-    running = start_server(app)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ class Session:
         ``prefix`` overrides the session's for this exchange (each upstream has its own base
         path); ``note`` says why the recorder answered itself (Entry.note)."""
         with self._lock:
-            return self._add(
+            entry = build_entry(
                 method,
                 url,
                 request_headers,
@@ -71,40 +71,14 @@ class Session:
                 response_headers,
                 response_body,
                 timings,
-                self._prefix if prefix is None else prefix,
-                note,
+                redactor=self._redactor,
+                prefix=self._prefix if prefix is None else prefix,
+                note=note,
             )
-
-    def _add(
-        self,
-        method: str,
-        url: str,
-        request_headers: Headers,
-        request_body: bytes | None,
-        status: int,
-        response_headers: Headers,
-        response_body: bytes,
-        timings: Timings,
-        prefix: str,
-        note: str | None,
-    ) -> Entry:
-        entry = build_entry(
-            method,
-            url,
-            request_headers,
-            request_body,
-            status,
-            response_headers,
-            response_body,
-            timings,
-            redactor=self._redactor,
-            prefix=prefix,
-            note=note,
-        )
-        self._entries.append(entry)
-        if self._masked_at == self._redactor.generation:
-            self._masked.append(entry)  # masked by build_entry with every secret known
-        return entry
+            self._entries.append(entry)
+            if self._masked_at == self._redactor.generation:
+                self._masked.append(entry)  # masked by build_entry with every secret known
+            return entry
 
     def entries(self) -> list[Entry]:
         """What the file will hold: every entry masked with every secret seen, polls collapsed."""

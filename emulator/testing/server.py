@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
@@ -53,6 +55,16 @@ def start_server(app: ASGIApp) -> RunningServer:
             raise RuntimeError(f"the emulator's uvicorn server on port {port} did not start")
         time.sleep(0.005)
     return RunningServer(f"http://{HOST}:{port}", server, thread)
+
+
+@contextmanager
+def served(app: ASGIApp) -> Iterator[RunningServer]:
+    """A server for one block: started on entry, stopped on exit, error or not."""
+    running = start_server(app)
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 class ServerPool:
