@@ -30,6 +30,18 @@ class RateLimit:
         return self.requests / self.per_seconds
 
 
+def refused(limit: RateLimit, tokens: float) -> ApiError:
+    """The 429 of an empty bucket holding `tokens` (< 1), with Retry-After in whole seconds:
+    waiting that long is enough."""
+    wait = math.ceil((1 - tokens) / limit.refill_per_second)
+    return ApiError(
+        ErrorKind.RATE_LIMITED,
+        f"Rate limit exceeded: {limit.requests} requests per {limit.per_seconds:g} s."
+        f" Retry in {wait} s.",
+        headers={"Retry-After": str(max(1, wait))},
+    )
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -52,13 +64,7 @@ class RateLimiter:
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return
-        wait = math.ceil((1 - bucket.tokens) / limit.refill_per_second)
-        raise ApiError(
-            ErrorKind.RATE_LIMITED,
-            f"Rate limit exceeded: {limit.requests} requests per {limit.per_seconds:g} s."
-            f" Retry in {wait} s.",
-            headers={"Retry-After": str(max(1, wait))},
-        )
+        raise refused(limit, bucket.tokens)
 
     def clear(self) -> None:
         self._buckets.clear()

@@ -21,7 +21,7 @@ from typing import Any
 
 from emulator.core.images import ImageSpec
 
-__all__ = ["Builder", "Recipe", "build", "dumps", "loads", "register"]
+__all__ = ["Builder", "Recipe", "build", "dumps", "from_data", "loads", "register", "to_data"]
 
 Builder = Callable[[Mapping[str, Any]], ImageSpec]
 
@@ -67,16 +67,28 @@ def build(recipe: Recipe) -> ImageSpec:
     return spec if recipe.max_side is None else spec.scaled(recipe.max_side)
 
 
+def to_data(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as a JSON value (bytes base64-encoded), to embed in a larger document."""
+    return {"kind": recipe.kind, "params": _encode(recipe.params), "max_side": recipe.max_side}
+
+
 def dumps(recipe: Recipe) -> str:
-    """The recipe as JSON text (bytes base64-encoded)."""
-    data = {"kind": recipe.kind, "params": _encode(recipe.params), "max_side": recipe.max_side}
-    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+    """The recipe as JSON text."""
+    return json.dumps(to_data(recipe), separators=(",", ":"), sort_keys=True)
 
 
 def loads(text: str | bytes) -> Recipe:
     """A recipe read back from `dumps`; ValueError for text that is not one."""
     try:
         data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not a recipe: {exc}") from None
+    return from_data(data)
+
+
+def from_data(data: Any) -> Recipe:
+    """A recipe read back from `to_data`; ValueError for a value that is not one."""
+    try:
         params = _decode(data["params"])
         kind, max_side = data["kind"], data["max_side"]
     except (ValueError, KeyError, TypeError) as exc:

@@ -20,6 +20,26 @@ def money(amount: Decimal | int | float | str) -> Decimal:
     return Decimal(str(amount)).quantize(CENTS)
 
 
+def short_of(amount: Decimal, balance: Decimal) -> ApiError:
+    """The 402 of a charge the balance cannot pay (nothing is taken)."""
+    return ApiError(
+        ErrorKind.INSUFFICIENT_CREDITS,
+        f"Not enough credits: this request costs {amount},"
+        f" the balance is {balance}. Top up your wallet.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What a job costs, taken when it is stored (in one step with it, on a shared store)."""
+
+    provider: str
+    owner: str
+    amount: Decimal
+    default: Decimal  # the balance a wallet opens with
+    refund_at: float | None = None  # when the amount comes back (a job that will fail)
+
+
 @dataclass
 class Wallet:
     base: Decimal  # the balance before refunds still to come
@@ -73,11 +93,7 @@ class Wallets:
         wallet = self._wallet(provider, owner, default)
         balance = wallet.balance(now)
         if balance < amount:
-            raise ApiError(
-                ErrorKind.INSUFFICIENT_CREDITS,
-                f"Not enough credits: this request costs {amount},"
-                f" the balance is {balance}. Top up your wallet.",
-            )
+            raise short_of(amount, balance)
         wallet.base -= amount
         if refund_at is not None:
             wallet.refunds.append((refund_at, amount))
