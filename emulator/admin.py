@@ -122,9 +122,7 @@ async def replace_config(request: Request) -> JSONResponse:
     except (ConfigError, ScenarioError) as exc:
         raise ApiError(ErrorKind.INVALID_REQUEST, f"config: {exc}") from None
     # Who may reach the admin API (its token, the origins of pages allowed to call it) is
-    # decided at start-up, not through the API itself.
-    config.admin_token = rt.config.admin_token
-    config.admin_allowed_origins = rt.config.admin_allowed_origins
+    # decided at start-up, not through the API itself (Runtime.apply_config keeps them).
     rt.apply_config(config)
     return JSONResponse(config_view(rt.config))
 

@@ -44,6 +44,23 @@ DEFAULT_CORS_ALLOWED_ORIGINS = ("*",)
 REPLAY_MATCH = ("method", "operation", "query", "body")
 
 
+# What a running emulator keeps, whatever config it is given (PUT /_emulator/config, or one
+# another worker put in force): the seed, clock and store it runs on, who may reach the admin
+# API (decided at start-up, not through the API itself), and the recordings it replays.
+RESTART_ONLY = (
+    "seed",
+    "clock",
+    "clock_start",
+    "store",
+    "admin_token",
+    "admin_allowed_origins",
+    "replay_folder",
+    "replay_strict",
+    "replay_match",
+    "replay_ignore",
+)
+
+
 class ConfigError(ValueError):
     pass
 
@@ -174,6 +191,18 @@ class Config:
                 **({} if self.replay_ignore is None else {"ignore": self.replay_ignore}),
             }
         return json.loads(json.dumps(out, default=str))
+
+    def adopt(self, shared: str) -> Config:
+        """The config in force on a shared store (JSON of its file shape), with what only a
+        restart changes taken from this one (the start-up config of this worker)."""
+        adopted = Config.from_mapping(json.loads(shared))
+        self.keep_restart_only(adopted)
+        return adopted
+
+    def keep_restart_only(self, other: Config) -> None:
+        """Give `other` this config's settings that only a restart changes."""
+        for name in RESTART_ONLY:
+            setattr(other, name, getattr(self, name))
 
     def with_profile(self, profile: str) -> Config:
         """The same config under another profile (serve --profile)."""

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from emulator.config import Config
 from emulator.core.auth import KeyPolicy
-from emulator.core.clock import CLOCKS, Clock
+from emulator.core.backends import Backend, MemoryBackend, open_backend
+from emulator.core.clock import Clock
 from emulator.core.errors import ApiError, ErrorKind, QuotaBreach
 from emulator.core.faults import Decision, FaultPolicy
 from emulator.core.images import ImageCache
-from emulator.core.journal import Journal
 from emulator.core.moderation import Moderator
 from emulator.core.randomness import SeededRandom
-from emulator.core.rate_limits import RateLimiter
-from emulator.core.scenarios import Scenarios
-from emulator.core.store import STORES, Store
-from emulator.core.uploads import UploadStore
-from emulator.core.wallets import Wallets
+from emulator.core.store import Store
+
+if TYPE_CHECKING:  # the memory classes; a shared backend gives their Redis twins
+    from emulator.core.journal import Journal
+    from emulator.core.rate_limits import RateLimiter
+    from emulator.core.scenarios import Scenarios
+    from emulator.core.uploads import UploadStore
+    from emulator.core.wallets import Wallets
+
+WORKER_ENV = "IMAGEGEN_EMULATOR_WORKER"  # set by `serve --workers N` in each worker
 
 
 @dataclass
@@ -40,33 +47,56 @@ class Runtime:
     rate_limiter: RateLimiter
     journal: Journal
     uploads: UploadStore  # files clients uploaded (the Gemini API's Files API)
+    backend: Backend = field(default_factory=MemoryBackend)  # where the state above lives
+    seed: int | None = None  # the run's seed (a worker's generators fork from it)
     # What else a reset starts over (a replay's playback sequences): called after the rest.
     on_reset: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def create(cls, config: Config, provider_ids: Sequence[str]) -> Runtime:
-        clock = CLOCKS[config.clock](config.clock_start)
+        """The runtime of `config`; on a shared store (a Redis URL), the config in force there
+        when this worker was started with the one the others were (see core/redis/backend.py).
+        StoreUnavailable when that store cannot be reached."""
+        backend = open_backend(config.store)
+        published = True
+        if backend.shared:
+            current, published = backend.start(config)  # type: ignore[attr-defined]
+            if not published:
+                config = config.adopt(current)
+        clock = backend.clock(config)
         rng = SeededRandom(config.seed)
+        seed = rng.seed
+        index = worker_index()
+        if index:
+            # Workers of one seed must not draw the same ids: each its own stream.
+            rng = rng.fork(f"worker-{index}")
         fault_rng = rng.fork("faults")
-        scenarios = Scenarios()
+        scenarios = backend.scenarios()
+        wallets = backend.wallets()
         runtime = cls(
             config=config,
             provider_ids=tuple(provider_ids),
             clock=clock,
             rng=rng,
             fault_rng=fault_rng,
-            store=STORES[config.store](clock, config.max_jobs, config.job_retention),
+            store=backend.store(clock, config, wallets),
             images=ImageCache(config.image_cache_bytes),
             keys=KeyPolicy(config.key_table()),
             moderator=Moderator(config, fault_rng),
             scenarios=scenarios,
             faults=FaultPolicy(config, fault_rng, scenarios, clock),
-            wallets=Wallets(),
-            rate_limiter=RateLimiter(),
-            journal=Journal(config.journal_size),
-            uploads=UploadStore(clock),
+            wallets=wallets,
+            rate_limiter=backend.rate_limiter(config),
+            journal=backend.journal(config.journal_size),
+            uploads=backend.uploads(clock),
+            backend=backend,
+            seed=seed,
         )
-        runtime.load_scenarios()
+        if published:
+            # Shared scenarios are loaded once, by the worker that put its config in force.
+            runtime.scenarios.clear()
+            runtime.load_scenarios()
+        backend.attach(runtime)
         return runtime
 
     def admit(
@@ -111,40 +141,56 @@ class Runtime:
         """The config's scenarios, from their first step."""
         self.scenarios.load(self.config.scenarios, self.provider_ids, "scenarios")
 
-    def apply_config(self, config: Config) -> None:
+    def apply_config(self, config: Config, *, publish: bool = True) -> None:
         """Run on a new config from now on. Jobs, files, wallets and the clock stay; the
-        config's scenarios start over; the seed, clock mode, store and replay need a restart."""
-        config.seed, config.clock, config.store = self.rng.seed, self.clock.mode, self.config.store
-        # The recordings replayed were loaded at start (emulator/replay/): a restart changes them.
-        for name in ("replay_folder", "replay_strict", "replay_match", "replay_ignore"):
-            setattr(config, name, getattr(self.config, name))
+        config's scenarios start over; the seed, clock mode, store, replay and who may reach
+        the admin API need a restart. `publish`: tell the other workers (a change made here);
+        not for one another worker made."""
+        self.config.keep_restart_only(config)
+        config.seed = self.seed  # the seed drawn when none was given, so a replay can use it
         self.config = config
         self.store.max_jobs, self.store.job_retention = config.max_jobs, config.job_retention
         self.keys = KeyPolicy(config.key_table())
         self.moderator = Moderator(config, self.fault_rng)
         self.faults = FaultPolicy(config, self.fault_rng, self.scenarios, self.clock)
         if self.journal.size != config.journal_size:
-            self.journal = Journal(config.journal_size)
-        self.scenarios.clear()
-        self.load_scenarios()
+            self.journal = self.backend.journal(config.journal_size)
+        if publish:
+            self.backend.publish_config(config)
+            self.scenarios.clear()
+            self.load_scenarios()
 
     def reset(self) -> None:
         """Back to a just-started state: no jobs, files, wallets, rate-limit state, journal
         or run-time scenarios; the config's scenarios from their first step; clock offset 0;
-        generators re-seeded."""
+        generators re-seeded. On a shared store, for every worker."""
+        self.backend.reset()
         self.store.clear()
         self.uploads.clear()
-        self.images.clear()
-        self.rng.reset()
-        self.fault_rng.reset()
         self.clock.reset()
         self.wallets.clear()
         self.rate_limiter.clear()
         self.journal.clear()
         self.scenarios.clear()
         self.load_scenarios()
+        self.start_over_here()
+
+    def start_over_here(self) -> None:
+        """What a reset starts over in this process: the generators, the rendered images, a
+        replay's playback (on a shared store, run when another worker reset)."""
+        self.rng.reset()
+        self.fault_rng.reset()
+        self.images.clear()
         for start_over in self.on_reset:
             start_over()
+
+
+def worker_index() -> int:
+    """This worker's number among `serve --workers N` (0 for a single process)."""
+    try:
+        return max(0, int(os.environ.get(WORKER_ENV, "0")))
+    except ValueError:
+        return 0
 
 
 def runtime(request: Request) -> Runtime:

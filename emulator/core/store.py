@@ -19,10 +19,13 @@ from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
+from emulator.core.errors import ApiError
+
 if TYPE_CHECKING:
     from emulator.core.assets import Asset
     from emulator.core.clock import Clock
     from emulator.core.jobs import Job
+    from emulator.core.wallets import Charge, Wallets
 
 DEFAULT_MAX_JOBS = 50_000
 DEFAULT_JOB_RETENTION = 24 * 3600.0  # seconds after a job finished
@@ -35,7 +38,10 @@ class Store(Protocol):
     max_jobs: int
     job_retention: float
 
-    def put_job(self, job: Job) -> None: ...
+    def put_job(self, job: Job, charge: Charge | None = None) -> None:
+        """Store `job` with the assets put for it, taking `charge` in the same step: a 402
+        ApiError, and nothing stored, when the balance cannot pay."""
+        ...
 
     def get_job(self, job_id: str) -> Job | None: ...
 
@@ -58,8 +64,10 @@ class MemoryStore:
         clock: Clock,
         max_jobs: int = DEFAULT_MAX_JOBS,
         job_retention: float = DEFAULT_JOB_RETENTION,
+        wallets: Wallets | None = None,
     ) -> None:
         self.clock = clock
+        self.wallets = wallets  # where a charged job's credits are taken
         self.max_jobs = max_jobs
         self.job_retention = job_retention
         self._jobs: dict[str, Job] = {}
@@ -71,7 +79,22 @@ class MemoryStore:
         self._assets_of: dict[str, tuple[str, ...]] = {}
         self._peak = 0  # most jobs held since the dicts were last sized
 
-    def put_job(self, job: Job) -> None:
+    def put_job(self, job: Job, charge: Charge | None = None) -> None:
+        if charge is not None:
+            assert self.wallets is not None, "a store that takes charges is given the wallets"
+            try:
+                self.wallets.charge(
+                    charge.provider,
+                    charge.owner,
+                    charge.amount,
+                    default=charge.default,
+                    now=self.clock.now(),
+                    refund_at=charge.refund_at,
+                )
+            except ApiError:
+                for asset_id in self._assets_of.pop(job.id, ()):  # nothing of it is kept
+                    self._assets.pop(asset_id, None)
+                raise
         if job.id not in self._jobs:
             self._order.append(job.id)
         self._jobs[job.id] = job

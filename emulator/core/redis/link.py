@@ -16,6 +16,7 @@ is how the emulator recovers by itself when Redis comes back.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -183,6 +184,14 @@ class RedisLink:
         view = _view.get()
         if view is not None:
             view.epoch = None
+
+    def saw_reset(self, generation: int) -> None:
+        """This worker made reset `generation` (and started over itself)."""
+        self._seen = dataclasses.replace(self._seen, resets=generation)
+
+    def saw_config(self, version: int) -> None:
+        """This worker put config `version` in force (and runs on it already)."""
+        self._seen = dataclasses.replace(self._seen, config=version)
 
     def _saw(self, epoch: Epoch) -> None:
         seen, self._seen = self._seen, epoch

@@ -25,6 +25,7 @@ from emulator.core.randomness import seed_from
 from emulator.core.recipes import Recipe, register
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
+from emulator.core.wallets import Charge
 from emulator.providers.aistudio3d.catalog import Model, models
 
 PROVIDER_ID = "3daistudio"
@@ -108,21 +109,23 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
         failure=MODERATION_FAILURE if verdict else None,
     )
     settle(job, decision.fate, MODERATION_FAILURE)
-    # Refused with 402 before anything is queued; a task that will fail refunds when it fails.
-    rt.wallets.charge(
-        PROVIDER_ID,
-        owner,
-        cost,
-        default=rt.config.wallet_balance(PROVIDER_ID),
-        now=now,
-        refund_at=job.finishes_at if job.failure else None,
-    )
     # What the pictures need, without megabytes of base64 kept until the first download.
     shown = {key: value for key, value in params.items() if key != "images"}  # may be unknown
     shown["image_count"] = len(sources)
     shown["image_digests"] = [hashlib.sha256(data).hexdigest()[:16] for data, _ in sources]
     add_outputs(rt, model, job, shown, ratio, sources[0][0] if sources else None)
-    rt.store.put_job(job)
+    # Charged with the task (402, nothing queued, when the balance is short); a task that will
+    # fail refunds when it fails.
+    rt.store.put_job(
+        job,
+        Charge(
+            PROVIDER_ID,
+            owner,
+            cost,
+            default=rt.config.wallet_balance(PROVIDER_ID),
+            refund_at=job.finishes_at if job.failure else None,
+        ),
+    )
     return JSONResponse({"task_id": job.id, "created_at": iso8601(now, "seconds")})
 
 

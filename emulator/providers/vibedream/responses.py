@@ -27,7 +27,7 @@ from emulator.core.randomness import seed_from
 from emulator.core.recipes import Recipe, register
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
-from emulator.core.wallets import money
+from emulator.core.wallets import Charge, money
 from emulator.providers.vibedream.catalog import Model, models
 
 PROVIDER_ID = "vibedream"
@@ -94,15 +94,6 @@ async def submit(request: Request) -> JSONResponse:
         failure=MODERATION_FAILURE if verdict else None,
     )
     settle(job, decision.fate, MODERATION_FAILURE)
-    # Charged on submit (402 before anything is made); a prediction that fails gives it back.
-    rt.wallets.charge(
-        PROVIDER_ID,
-        owner,
-        money(tier.cost_cents),
-        default=rt.config.wallet_balance(PROVIDER_ID),
-        now=now,
-        refund_at=job.finishes_at if job.failure else None,
-    )
     seed = chosen_seed(model, documented, rt)
     fmt = params["output_format"]
     ttl = rt.config.setting(PROVIDER_ID, model.id, "asset_ttl")
@@ -115,7 +106,18 @@ async def submit(request: Request) -> JSONResponse:
     )
     job.outputs.append(asset.id)
     rt.store.put_asset(asset, job)
-    rt.store.put_job(job)
+    # Charged on submit, with the job (402, nothing stored, when the balance is short); a
+    # prediction that fails gives it back.
+    rt.store.put_job(
+        job,
+        Charge(
+            PROVIDER_ID,
+            owner,
+            money(tier.cost_cents),
+            default=rt.config.wallet_balance(PROVIDER_ID),
+            refund_at=job.finishes_at if job.failure else None,
+        ),
+    )
     return JSONResponse(
         {
             "id": job.id,
