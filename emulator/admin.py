@@ -63,19 +63,23 @@ async def read_admin_json(request: Request) -> Any:
 
 
 async def health(request: Request) -> JSONResponse:
+    """200 when the emulator can answer; 503, saying why, while a shared store cannot be
+    reached (a load balancer's readiness check). It recovers by itself: each check asks again."""
     rt = runtime(request)
-    return JSONResponse(
-        {
-            "status": "ok",
-            "version": VERSION,
-            "providers": [provider.id for provider in PROVIDERS],
-            "profile": rt.config.profile,
-            "seed": rt.rng.seed,
-            "clock": clock_view(rt),
-            "store": rt.store.counts(),
-            "uploads": rt.uploads.counts(),
-        }
-    )
+    problem = rt.backend.problem()
+    body: dict[str, object] = {
+        "status": "ok" if problem is None else "unavailable",
+        "version": VERSION,
+        "providers": [provider.id for provider in PROVIDERS],
+        "profile": rt.config.profile,
+        "seed": rt.rng.seed,
+        "backend": {"store": rt.backend.description, "ready": problem is None},
+    }
+    if problem is not None:
+        body["backend"] = {**body["backend"], "problem": problem}  # type: ignore[dict-item]
+        return JSONResponse(body, status_code=503)
+    body.update(clock=clock_view(rt), store=rt.store.counts(), uploads=rt.uploads.counts())
+    return JSONResponse(body)
 
 
 async def get_clock(request: Request) -> JSONResponse:

@@ -113,8 +113,8 @@ class Runtime:
         """Decide the request's fault and latency (raising an HTTP fault), then, for a request
         that generates (`rate_limited`), take a token from the key's rate limit (raising 429).
         A 429 raised here carries the QuotaBreach it stands for (`ApiError.quota`)."""
-        try:
-            decision = self.faults.decide(
+        def decide() -> Decision:
+            return self.faults.decide(
                 request,
                 provider=provider,
                 route=route,
@@ -122,10 +122,18 @@ class Runtime:
                 owner=owner,
                 starts_job=starts_job,
             )
-            if rate_limited and owner is not None:
-                limit, bucket = self.config.rate_limit(provider, model)
-                if limit is not None:
-                    self.rate_limiter.take((provider, bucket, owner), limit, self.clock.now())
+
+        try:
+            limit, bucket = (
+                self.config.rate_limit(provider, model)
+                if rate_limited and owner is not None
+                else (None, None)
+            )
+            if limit is None:
+                decision = decide()
+            else:
+                key = (provider, str(bucket), str(owner))
+                decision = self.rate_limiter.take_after(key, limit, self.clock, decide)
         except ApiError as error:
             if error.kind is ErrorKind.RATE_LIMITED and error.quota is None:
                 limit, _ = self.config.rate_limit(provider, model)

@@ -28,6 +28,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.client import Pipeline
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from emulator.core.errors import ApiError, ErrorKind
@@ -43,7 +44,7 @@ class StoreUnavailable(ApiError):
     """Redis cannot be reached or failed: answered 503 in the provider's shape."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(ErrorKind.UNAVAILABLE, f"The emulator's store is unavailable: {reason}.")
+        super().__init__(ErrorKind.UNAVAILABLE, f"Store unavailable: {reason}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +166,20 @@ class RedisLink:
         request has not read it yet: one round trip. Returns the commands' results."""
         view = _view.get()
         wanted = view is None or view.epoch is None
-        pipe = self.client.pipeline(transaction=False)
-        if wanted:
-            pipe.hgetall(self.epoch_key)
-        build(pipe)
-        results = self.execute(pipe)
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            if wanted:
+                pipe.hgetall(self.epoch_key)
+            build(pipe)
+            try:
+                results = self.execute(pipe)
+                break
+            except NoScriptError:  # Redis restarted or flushed its scripts: load, run again
+                if attempt == 2:
+                    raise StoreUnavailable(f"Redis at {self.url} lost its scripts") from None
+                with self.guard():
+                    for script in self._scripts.values():
+                        script.sha = self.client.script_load(script.script)
         if wanted:
             epoch = Epoch.parse(results.pop(0))
             if view is not None:
@@ -204,9 +214,23 @@ class RedisLink:
 
     # ------------------------------------------------------------------ errors
 
+    def queue(
+        self, pipe: Pipeline, name: str, args: list[Any], preludes: tuple[str, ...] = ()
+    ) -> None:
+        """Queue a script on a pipeline by its sha alone (redis-py's own way asks Redis first
+        whether it has the script: a round trip more each time); `read` loads it if missing."""
+        script = self.script(name, preludes)
+        pipe.execute_command("EVALSHA", script.sha, 0, self.namespace, *args)
+
     def execute(self, pipe: Pipeline) -> list[Any]:
-        with self.guard():
+        """The pipeline's results; Redis errors as StoreUnavailable, but a script Redis lacks
+        as NoScriptError (`read` loads it and runs again)."""
+        try:
             return pipe.execute()
+        except NoScriptError:
+            raise
+        except redis.RedisError as exc:
+            raise StoreUnavailable(_reason(exc, self.url)) from None
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:

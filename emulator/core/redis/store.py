@@ -163,10 +163,7 @@ class RedisStore:
         if view is not None and asset_id in view.cache:
             found = view.cache[asset_id]
             return found if isinstance(found, Asset) else None
-        script = self.link.script("get_asset")
-        (raw,) = self.link.read(
-            lambda pipe: script(keys=[], args=[self.link.namespace, asset_id], client=pipe)
-        )
+        (raw,) = self.link.read(lambda pipe: self.link.queue(pipe, "get_asset", [asset_id]))
         if raw is None:
             return None
         job, assets = job_from_data(raw)

@@ -168,8 +168,8 @@ async def get_status(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
     task_id = request.path_params["task_id"]
+    job = rt.store.get_job(task_id)  # first: on a shared store it reads the clock with it
     now = rt.clock.now()
-    job = rt.store.get_job(task_id)
     rt.admit(
         request, provider=PROVIDER_ID, route="status", model=job.model if job else None, owner=owner
     )
