@@ -202,6 +202,4 @@ def create_app(config: Config | None = None) -> Starlette:
     )
     app.state.runtime = runtime
     app.replay = Player.from_config(runtime.config)
-    if app.replay is not None:
-        runtime.on_reset.append(app.replay.reset)
     return app

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.core.clock import CLOCKS, Clock
+from emulator.core.counters import Counters
 from emulator.core.journal import Journal
 from emulator.core.rate_limits import RateLimiter
 from emulator.core.scenarios import Scenarios
@@ -37,6 +38,7 @@ class Backend(Protocol):
     def scenarios(self) -> Any: ...
     def journal(self, size: int) -> Any: ...
     def uploads(self, clock: Clock) -> Any: ...
+    def counters(self) -> Any: ...
     def attach(self, runtime: Runtime) -> None:
         """Follow what other workers change (config, reset) on `runtime`."""
         ...
@@ -72,6 +74,9 @@ class MemoryBackend:
 
     def uploads(self, clock: Clock) -> UploadStore:
         return UploadStore(clock)
+
+    def counters(self) -> Counters:
+        return Counters()
 
     def attach(self, runtime: Runtime) -> None:
         pass

@@ -21,6 +21,7 @@ from emulator.core.randomness import SeededRandom
 from emulator.core.store import Store
 
 if TYPE_CHECKING:  # the memory classes; a shared backend gives their Redis twins
+    from emulator.core.counters import Counters
     from emulator.core.journal import Journal
     from emulator.core.rate_limits import RateLimiter
     from emulator.core.scenarios import Scenarios
@@ -47,6 +48,7 @@ class Runtime:
     rate_limiter: RateLimiter
     journal: Journal
     uploads: UploadStore  # files clients uploaded (the Gemini API's Files API)
+    counters: Counters  # start over on reset (a replay's playback positions)
     backend: Backend = field(default_factory=MemoryBackend)  # where the state above lives
     seed: int | None = None  # the run's seed (a worker's generators fork from it)
     # What else a reset starts over (a replay's playback sequences): called after the rest.
@@ -89,6 +91,7 @@ class Runtime:
             rate_limiter=backend.rate_limiter(config),
             journal=backend.journal(config.journal_size),
             uploads=backend.uploads(clock),
+            counters=backend.counters(),
             backend=backend,
             seed=seed,
         )
@@ -179,6 +182,7 @@ class Runtime:
         self.wallets.clear()
         self.rate_limiter.clear()
         self.journal.clear()
+        self.counters.clear()
         self.scenarios.clear()
         self.load_scenarios()
         self.start_over_here()

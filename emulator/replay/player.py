@@ -72,6 +72,9 @@ class Found:
     route_path: str
 
 
+PLAYED = "replay-played"  # the counters' group: answers played per request key
+
+
 class Player:
     """Recorded answers for matching requests; built from a config's ``[replay]`` table."""
 
@@ -91,7 +94,6 @@ class Player:
             if facts is None or _is_poll(facts):
                 continue  # a poll is answered from its job's timeline, never by key
             self._keyed.setdefault(matcher.key(facts), []).append(index)
-        self._played: dict[str, int] = {}  # key -> answers played (reset starts them over)
 
     @classmethod
     def from_config(cls, config: Config) -> Player | None:
@@ -102,10 +104,6 @@ class Player:
         ignore = DEFAULT_IGNORE if config.replay_ignore is None else config.replay_ignore
         matcher = Matcher(config.replay_match, ignore, job_id_params())
         return cls(read_recordings(config.replay_folder), matcher, config.replay_strict)
-
-    def reset(self) -> None:
-        """Every playback sequence from its first answer again (POST /_emulator/reset)."""
-        self._played.clear()
 
     # ------------------------------------------------------------------ a request
 
@@ -145,8 +143,9 @@ class Player:
             key = self.matcher.key(facts)
             played = self._keyed.get(key)
             if played:
-                count = self._played.get(key, 0)
-                self._played[key] = count + 1
+                # Answers played per key, in the runtime's counters: every worker of a shared
+                # store plays one sequence, and a reset starts it over.
+                count = rt.counters.take(PLAYED, key)
                 index = played[min(count, len(played) - 1)]  # the last one repeats
                 self._note(scope, found, found.path_params.get("model"))
                 response = await self._answer(request, rt, index, found, protocol)

@@ -20,6 +20,7 @@ import orjson
 from emulator.core.clock import Clock
 from emulator.core.journal import Journal
 from emulator.core.redis.clock import SharedClock
+from emulator.core.redis.counters import RedisCounters
 from emulator.core.redis.link import Epoch, RedisLink, StoreUnavailable
 from emulator.core.redis.rate_limits import RedisRateLimiter
 from emulator.core.redis.store import RedisStore
@@ -71,6 +72,9 @@ class RedisBackend:
 
     def uploads(self, clock: Clock) -> UploadStore:
         return UploadStore(clock)
+
+    def counters(self) -> RedisCounters:
+        return RedisCounters(self.link)
 
     # ------------------------------------------------------------------ sharing
 
