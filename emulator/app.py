@@ -22,7 +22,12 @@ from emulator.core.runtime import Runtime
 from emulator.core.streams import StreamCut
 from emulator.cors import CorsPolicy
 from emulator.error_handlers import EXCEPTION_HANDLERS
-from emulator.providers import PROVIDERS, error_shape_for_path, provider_path_prefixes
+from emulator.providers import (
+    PROVIDERS,
+    error_shape_for_path,
+    job_id_params,
+    provider_path_prefixes,
+)
 from emulator.replay import Player
 from emulator.request_log import log_request
 from emulator.request_log import logger as request_logger
@@ -201,5 +206,6 @@ def create_app(config: Config | None = None) -> Starlette:
         cors_path_prefixes=(*provider_path_prefixes(), assets.ASSET_PREFIX + "/"),
     )
     app.state.runtime = runtime
+    runtime.job_id_params = job_id_params()
     app.replay = Player.from_config(runtime.config)
     return app

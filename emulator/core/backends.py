@@ -44,6 +44,10 @@ class Backend(Protocol):
         ...
 
     def begin_request(self) -> object: ...
+
+    def sync(self, job_ids: list[str]) -> None:
+        """At a request's start: read what other workers changed (and these jobs with it)."""
+        ...
     def end_request(self, token: object) -> None: ...
     def reset(self) -> None: ...
     def publish_config(self, config: Config) -> None: ...
@@ -83,6 +87,9 @@ class MemoryBackend:
 
     def begin_request(self) -> object:
         return None
+
+    def sync(self, job_ids: list[str]) -> None:
+        pass
 
     def end_request(self, token: object) -> None:
         pass

@@ -8,16 +8,9 @@ the clock (not a timer) means advancing the virtual clock refills at once.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
 
 from emulator.core.errors import ApiError, ErrorKind
-
-if TYPE_CHECKING:
-    from emulator.core.clock import Clock
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,19 +65,6 @@ class RateLimiter:
             bucket.tokens -= 1
             return
         raise refused(limit, bucket.tokens)
-
-    def take_after(
-        self,
-        bucket_key: tuple[str, ...],
-        limit: RateLimit,
-        clock: Clock,
-        decide: Callable[[], T],
-    ) -> T:
-        """`decide()` (a fault it raises refuses the request before it is counted), then
-        take a token. The shared limiter does the same in fewer round trips."""
-        outcome = decide()
-        self.take(bucket_key, limit, clock.now())
-        return outcome
 
     def clear(self) -> None:
         self._buckets.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -51,8 +51,8 @@ class Runtime:
     counters: Counters  # start over on reset (a replay's playback positions)
     backend: Backend = field(default_factory=MemoryBackend)  # where the state above lives
     seed: int | None = None  # the run's seed (a worker's generators fork from it)
-    # What else a reset starts over (a replay's playback sequences): called after the rest.
-    on_reset: list[Callable[[], None]] = field(default_factory=list)
+    # Path parameters that name a job (a poll's): read with the epoch on a shared store.
+    job_id_params: frozenset[str] = frozenset()
 
     @classmethod
     def create(cls, config: Config, provider_ids: Sequence[str]) -> Runtime:
@@ -116,8 +116,8 @@ class Runtime:
         """Decide the request's fault and latency (raising an HTTP fault), then, for a request
         that generates (`rate_limited`), take a token from the key's rate limit (raising 429).
         A 429 raised here carries the QuotaBreach it stands for (`ApiError.quota`)."""
-        def decide() -> Decision:
-            return self.faults.decide(
+        try:
+            decision = self.faults.decide(
                 request,
                 provider=provider,
                 route=route,
@@ -125,18 +125,10 @@ class Runtime:
                 owner=owner,
                 starts_job=starts_job,
             )
-
-        try:
-            limit, bucket = (
-                self.config.rate_limit(provider, model)
-                if rate_limited and owner is not None
-                else (None, None)
-            )
-            if limit is None:
-                decision = decide()
-            else:
-                key = (provider, str(bucket), str(owner))
-                decision = self.rate_limiter.take_after(key, limit, self.clock, decide)
+            if rate_limited and owner is not None:
+                limit, bucket = self.config.rate_limit(provider, model)
+                if limit is not None:
+                    self.rate_limiter.take((provider, bucket, owner), limit, self.clock.now())
         except ApiError as error:
             if error.kind is ErrorKind.RATE_LIMITED and error.quota is None:
                 limit, _ = self.config.rate_limit(provider, model)
@@ -188,13 +180,11 @@ class Runtime:
         self.start_over_here()
 
     def start_over_here(self) -> None:
-        """What a reset starts over in this process: the generators, the rendered images, a
-        replay's playback (on a shared store, run when another worker reset)."""
+        """What a reset starts over in this process: the generators and the rendered images
+        (on a shared store, run when another worker reset)."""
         self.rng.reset()
         self.fault_rng.reset()
         self.images.clear()
-        for start_over in self.on_reset:
-            start_over()
 
 
 def worker_index() -> int:
@@ -206,4 +196,12 @@ def worker_index() -> int:
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    """The request's runtime. On a shared store, the first call of a request reads the epoch
+    (clock, config, reset: whatever another worker changed) before the handler goes on, with
+    the job its path names, if any: one round trip, inside the handler, so a store that is
+    down is answered in the provider's shape."""
+    rt: Runtime = request.app.state.runtime
+    if rt.backend.shared:
+        params = request.path_params
+        rt.backend.sync([params[name] for name in rt.job_id_params if name in params])
+    return rt

@@ -21,6 +21,11 @@ def error_shape_for_path(path: str) -> tuple[Provider, ErrorShape] | None:
     return None
 
 
+def job_id_params() -> frozenset[str]:
+    """Every provider's route parameters that name a job."""
+    return frozenset(name for provider in PROVIDERS for name in provider.job_id_params)
+
+
 def provider_path_prefixes() -> tuple[str, ...]:
     """Every path prefix a provider owns (its error shapes'), in the registry's order."""
     return tuple(

@@ -35,6 +35,9 @@ class Provider:
     routes: Sequence[BaseRoute]
     error_shapes: tuple[ErrorShape, ...]
     example_curl: Callable[[str], str]  # base URL -> a ready-to-paste curl command
+    # Route path parameters naming a job (a poll's): a shared store reads the job with the
+    # request's first round trip.
+    job_id_params: tuple[str, ...] = ()
 
     def error_shape(self, path: str) -> ErrorShape | None:
         return next((shape for shape in self.error_shapes if shape.owns(path)), None)

@@ -49,6 +49,7 @@ class RedisBackend:
             "" if self.link.namespace == "imagegen" else f" (prefix {self.link.namespace})"
         )
         self._runtime: Runtime | None = None
+        self._store: RedisStore | None = None
 
     # ------------------------------------------------------------------ services
 
@@ -59,7 +60,8 @@ class RedisBackend:
         return RedisWallets(self.link)
 
     def store(self, clock: Clock, config: Config, wallets: RedisWallets) -> RedisStore:
-        return RedisStore(self.link, clock, config.max_jobs, config.job_retention)
+        self._store = RedisStore(self.link, clock, config.max_jobs, config.job_retention)
+        return self._store
 
     def rate_limiter(self, config: Config) -> RedisRateLimiter:
         return RedisRateLimiter(self.link, config.clock)
@@ -90,6 +92,17 @@ class RedisBackend:
 
     def begin_request(self) -> object:
         return self.link.begin_request()
+
+    def sync(self, job_ids: list[str]) -> None:
+        """A request's first read, at the start of its handler: the epoch (what other workers
+        changed), and the jobs its path names, in one round trip."""
+        view = self.link.view()
+        if view is None or view.epoch is not None:
+            return
+        if self._store is not None and job_ids:
+            self._store.prefetch(job_ids)
+        else:
+            self.link.epoch()
 
     def end_request(self, token: object) -> None:
         self.link.end_request(token)  # type: ignore[arg-type]

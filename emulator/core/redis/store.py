@@ -142,20 +142,35 @@ class RedisStore:
 
     # ------------------------------------------------------------------ reads
 
+    def prefetch(self, job_ids: list[str]) -> None:
+        """Read these jobs (with their files) into the request's view, in the round trip
+        that reads the epoch: a poll's one round trip. A job not found is remembered as such."""
+        view = self.link.view()
+        keys = [self.link.key("job", job_id) for job_id in job_ids]
+        found = self.link.read(lambda pipe: [pipe.hget(key, "data") for key in keys])
+        if view is not None and keys:
+            for job_id, raw in zip(job_ids, found, strict=True):
+                self._cache(view.cache, job_id, raw)
+
     def get_job(self, job_id: str) -> Job | None:
         view = self.link.view()
         if view is not None and job_id in view.cache:
             found = view.cache[job_id]
-            return found if isinstance(found, Job) else None
-        (raw,) = self.link.read(lambda pipe: pipe.hget(self.link.key("job", job_id), "data"))
+        else:
+            (raw,) = self.link.read(lambda pipe: pipe.hget(self.link.key("job", job_id), "data"))
+            found = self._cache({} if view is None else view.cache, job_id, raw)
+        if not isinstance(found, Job) or self.clock.now() >= found.finishes_at + self.job_retention:
+            return None  # none, or past its retention on the emulator's clock: as if dropped
+        return found
+
+    @staticmethod
+    def _cache(cache: dict[str, Any], job_id: str, raw: bytes | None) -> Job | None:
         if raw is None:
+            cache[job_id] = None
             return None
         job, assets = job_from_data(raw)
-        if self.clock.now() >= job.finishes_at + self.job_retention:
-            return None  # past its retention on the emulator's clock: as good as dropped
-        if view is not None:
-            view.cache[job_id] = job
-            view.cache.update(assets)
+        cache[job_id] = job
+        cache.update(assets)
         return job
 
     def get_asset(self, asset_id: str) -> Asset | None:
@@ -168,8 +183,7 @@ class RedisStore:
             return None
         job, assets = job_from_data(raw)
         if view is not None:
-            view.cache[job.id] = job
-            view.cache.update(assets)
+            self._cache(view.cache, job.id, raw)
         return assets.get(asset_id)
 
     def newest_jobs(self) -> Iterator[Job]:

@@ -22,4 +22,5 @@ PROVIDER = Provider(
     routes=urls.routes,
     error_shapes=(ErrorShape(urls.PATH_PREFIXES, render_error, schema="error"),),
     example_curl=example_curl,
+    job_id_params=("task_id",),
 )

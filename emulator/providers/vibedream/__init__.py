@@ -21,4 +21,5 @@ PROVIDER = Provider(
     routes=urls.routes,
     error_shapes=(ErrorShape(urls.PATH_PREFIXES, render_error, schema="error"),),
     example_curl=example_curl,
+    job_id_params=("prediction_id",),
 )

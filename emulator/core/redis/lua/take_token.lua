@@ -1,24 +1,10 @@
--- Take a token from a bucket: ARGV ns, bucket id, requests, per_seconds, now, the key's life
--- in ms ('' for: until it would be full again), and, when now is '' (the request has not read
--- the clock yet: this read is its first), the wall time and the clock's mode, from which the
--- script finds now on the shared clock itself (returning {'', -2} when a virtual clock has no
--- start yet: the caller reads the clock and calls again with now).
+-- Take a token from a bucket: ARGV ns, bucket id, requests, per_seconds, now, and the key's
+-- life in ms ('' for: until it would be full again).
 -- Returns the tokens left (as text) and 1 when one was taken, 0 when the bucket was empty.
 -- ratelimit:<bucket> {tokens, updated_at}: the memory limiter's bucket
 -- (emulator/core/rate_limits.py), expiring once it would be full again.
 local key = ARGV[1] .. ':ratelimit:' .. ARGV[2]
 local capacity, per_seconds, now = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if now == nil then
-  local epoch = redis.call('HMGET', ARGV[1] .. ':epoch', 'offset', 'start')
-  local base = tonumber(ARGV[7])
-  if ARGV[8] == 'virtual' then
-    base = tonumber(epoch[2])
-    if base == nil then
-      return {'', -2}
-    end
-  end
-  now = base + (tonumber(epoch[1]) or 0)
-end
 local refill = capacity / per_seconds
 local state = redis.call('HMGET', key, 'tokens', 'updated_at')
 local tokens, updated_at = tonumber(state[1]), tonumber(state[2])
