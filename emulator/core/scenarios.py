@@ -66,6 +66,40 @@ class Step:
             out["finish_after"] = self.finish_after
         return out
 
+    def to_data(self) -> dict[str, Any]:
+        """The step as JSON data (a shared store keeps it so); `from_data` reads it back equal.
+        Unlike `describe`, the fault keeps its options (retry-after, stage, category)."""
+        out: dict[str, Any] = {}
+        if self.fault is not None:
+            out["fault"] = fault_spec(self.fault)
+        if self.latency is not None:
+            out["latency"] = self.latency
+        if self.finish_at_time is not None:
+            out["finish_at"] = self.finish_at_time
+        if self.finish_after is not None:
+            out["finish_after"] = self.finish_after
+        return out
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Step:
+        fault = data.get("fault")
+        return cls(
+            fault=None if fault is None else Fault.parse(fault),
+            latency=data.get("latency"),
+            finish_at_time=data.get("finish_at"),
+            finish_after=data.get("finish_after"),
+        )
+
+
+def fault_spec(fault: Fault) -> str:
+    """The fault in the form Fault.parse reads back to an equal Fault."""
+    spec = f"{fault.name}; retry-after={fault.retry_after}"
+    if fault.stage is not None:
+        spec += f"; stage={fault.stage}"
+    if fault.category is not None:
+        spec += f"; category={fault.category}"
+    return spec
+
 
 @dataclass
 class Scenario:
