@@ -23,9 +23,9 @@ from emulator.core.redis.clock import SharedClock
 from emulator.core.redis.counters import RedisCounters
 from emulator.core.redis.link import Epoch, RedisLink, StoreUnavailable
 from emulator.core.redis.rate_limits import RedisRateLimiter
+from emulator.core.redis.scenarios import RedisScenarios
 from emulator.core.redis.store import RedisStore
 from emulator.core.redis.wallets import RedisWallets
-from emulator.core.scenarios import Scenarios
 from emulator.core.uploads import UploadStore
 
 if TYPE_CHECKING:
@@ -66,8 +66,8 @@ class RedisBackend:
     def rate_limiter(self, config: Config) -> RedisRateLimiter:
         return RedisRateLimiter(self.link, config.clock)
 
-    def scenarios(self) -> Scenarios:
-        return Scenarios()
+    def scenarios(self) -> RedisScenarios:
+        return RedisScenarios(self.link)
 
     def journal(self, size: int) -> Journal:
         return Journal(size)
