@@ -229,3 +229,45 @@ def test_redis_losing_its_scripts_is_not_an_error(workers: Workers, redis_url: s
     redis.Redis.from_url(redis_url.split("?")[0]).script_flush()
     assert a.get(f"/api/v1/predictions/{job['id']}", headers=AUTH).status_code == 200
     assert a.post(TASK, json={"prompt": "x"}, headers=AUTH).status_code == 200
+
+
+def test_with_aof_a_crash_of_redis_and_a_restart_of_the_emulator_lose_nothing(
+    redis_server_session: object, tmp_path: object
+) -> None:
+    """A job submitted before the crash completes after it; wallets, the clock offset and the
+    files are as they were."""
+    from emulator.testing.redis_server import redis_server
+
+    with redis_server(tmp_path, appendonly=True) as server:  # type: ignore[arg-type]
+        with TestClient(create_app(emulator_config(store=server.url))) as before:
+            job = before.post(SUBMIT, json={"prompt": "before"}, headers=AUTH).json()
+            task = before.post(TASK, json={"prompt": "before"}, headers=AUTH).json()
+            before.post("/_emulator/clock/advance", json={"seconds": 5})
+            wallets = before.get("/_emulator/wallets").json()
+            early = before.get(f"/api/v1/predictions/{job['id']}", headers=AUTH).json()
+            path = early["outputs"][0].removeprefix("http://testserver")
+            picture = before.get(path).content
+        server.kill()  # SIGKILL: no shutdown save, only the append-only file
+        server.start()
+        with TestClient(create_app(emulator_config(store=server.url))) as after:
+            assert after.get("/_emulator/clock").json()["offset"] == 5
+            assert after.get("/_emulator/wallets").json() == wallets
+            status = f"/v1/generation-request/{task['task_id']}/status/"
+            assert after.get(status, headers=AUTH).json()["status"] != "FINISHED"
+            after.post("/_emulator/clock/advance", json={"seconds": 600})
+            assert after.get(status, headers=AUTH).json()["status"] == "FINISHED"
+            assert after.get(path).content == picture
+
+
+def test_two_workers_with_one_seed_never_give_two_jobs_one_id(workers: Workers) -> None:
+    """Both draw the same id first (same seed, same worker number, as two hosts would): the
+    second gets another id instead of overwriting the first job."""
+    a, b = workers()
+    first = a.post(SUBMIT, json={"prompt": "first"}, headers=AUTH).json()
+    second = b.post(SUBMIT, json={"prompt": "second"}, headers=AUTH).json()
+    assert first["id"] != second["id"]
+    a.post("/_emulator/clock/advance", json={"seconds": 30})
+    for job, prompt in ((first, "first"), (second, "second")):
+        done = b.get(f"/api/v1/predictions/{job['id']}", headers=AUTH).json()
+        assert done["status"] == "completed"
+    assert a.get("/_emulator/health").json()["store"]["jobs"] == 2

@@ -88,6 +88,7 @@ class RedisBackend:
     def start(self, config: Config) -> tuple[str, bool]:
         """(the config in force as JSON, whether this start put its own in force)."""
         current, published = self.link.run("config_start", [config_json(config)])
+        self.link.epoch()  # what is in force now is what this worker starts on: no echo
         return current.decode(), published == 1
 
     def begin_request(self) -> object:
