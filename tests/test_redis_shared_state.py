@@ -267,7 +267,7 @@ def test_two_workers_with_one_seed_never_give_two_jobs_one_id(workers: Workers) 
     second = b.post(SUBMIT, json={"prompt": "second"}, headers=AUTH).json()
     assert first["id"] != second["id"]
     a.post("/_emulator/clock/advance", json={"seconds": 30})
-    for job, prompt in ((first, "first"), (second, "second")):
+    for job in (first, second):
         done = b.get(f"/api/v1/predictions/{job['id']}", headers=AUTH).json()
         assert done["status"] == "completed"
     assert a.get("/_emulator/health").json()["store"]["jobs"] == 2
