@@ -186,7 +186,8 @@ def test_one_worker_on_redis_answers_as_the_memory_store_does(redis_url: str) ->
                 f"/v1/generation-request/{task.json()['task_id']}/status/", headers=AUTH
             ).json()
             seen += [job, task.json(), {k: v for k, v in done.items() if k != "outputs"}]
-            urls = done["outputs"] + [r[k] for r in status["results"] for k in ("asset", "thumbnail")]
+            files = [r[k] for r in status["results"] for k in ("asset", "thumbnail")]
+            urls = done["outputs"] + files
             seen += [client.get(url.removeprefix("http://testserver")).content for url in urls]
             seen.append(status["progress"])
             return seen
