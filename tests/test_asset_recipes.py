@@ -13,13 +13,15 @@ from starlette.testclient import TestClient
 
 from emulator import create_app
 from emulator.core.assets import Asset
+from emulator.core.images import source_stand_in
 from emulator.core.recipes import Recipe, build, dumps, loads, register
 from emulator.core.runtime import Runtime
 from tests.conftest import AUTH, contract_client, emulator_config
-from tests.images import data_uri
+from tests.images import data_uri, encoded
 from tests.test_replay import FOX, VIBEDREAM_SUBMIT, Recorder, record_vibedream_job
 
 INPUT = data_uri("PNG", size=(64, 48), color="skyblue")
+INPUT_BYTES = encoded("PNG", size=(64, 48), color="skyblue")
 AISTUDIO_GENERATE = "/v1/images/gemini/3/pro/generate/"
 AISTUDIO_EDIT = "/v1/images/gemini/3/pro/edit/"
 
@@ -45,6 +47,12 @@ def assert_round_trips(assets: list[Asset]) -> None:
         assert build(again).cache_key() == asset.spec.cache_key()
 
 
+def assert_holds_the_stand_in(asset: Asset) -> None:
+    """The input's stand-in for the picture's size is in the recipe, not the input."""
+    spec = asset.spec
+    assert asset.recipe.params["source"] == source_stand_in(INPUT_BYTES, spec.width, spec.height)
+
+
 def test_a_vibedream_jobs_files_round_trip_as_data() -> None:
     with contract_client(create_app(emulator_config())) as client:
         plain = client.post(VIBEDREAM_SUBMIT, json=FOX, headers=AUTH)
@@ -55,7 +63,7 @@ def test_a_vibedream_jobs_files_round_trip_as_data() -> None:
         )
         assert plain.status_code == edit.status_code == 200, edit.text
         edited = stored_assets(client, edit.json()["id"])
-        assert isinstance(edited[0].recipe.params["source"], bytes)  # the input, in the recipe
+        assert_holds_the_stand_in(edited[0])
         assert_round_trips(stored_assets(client, plain.json()["id"]) + edited)
 
 
@@ -76,7 +84,7 @@ def test_a_3daistudio_tasks_images_and_thumbnails_round_trip_as_data() -> None:
         full.recipe.params,
     )
     assert thumbnail.recipe.max_side == 256 and full.recipe.max_side is None
-    assert isinstance(full.recipe.params["source"], bytes)
+    assert_holds_the_stand_in(full)
     assert generated[0].spec.cache_key() != generated[1].spec.cache_key()  # num_images 2 differ
     assert_round_trips(generated + edited)
 

@@ -37,6 +37,7 @@ __all__ = [
     "InvalidImage",
     "probe",
     "render",
+    "source_stand_in",
 ]
 
 MIME_TYPES: dict[str, str] = {
@@ -316,8 +317,31 @@ def _pillow_guard() -> Iterator[None]:
         yield
 
 
+def source_stand_in(data: bytes, width: int, height: int) -> bytes | None:
+    """The input image as an edit of width x height shows it (softened, 1/8 of the size), as a
+    lossless PNG (alpha kept): kept in place of the input, it renders the same pixels at that
+    size, and a thumbnail resamples it. None when the input cannot be decoded (the picture is
+    then the plain gradient, as it would be from the input)."""
+    softened = _softened_source(data, width, height)
+    if softened is None:
+        return None
+    out = io.BytesIO()
+    # Level 1: a 1K output's stand-in is ~128x128, so compressing harder saves little.
+    softened.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
 def _decode_source(data: bytes, width: int, height: int) -> Image.Image | None:
     """The source image fitted to cover width x height, or None if it cannot be decoded."""
+    softened = _softened_source(data, width, height)
+    if softened is None:
+        return None
+    return softened.resize((width, height), Image.Resampling.BILINEAR)
+
+
+def _softened_source(data: bytes, width: int, height: int) -> Image.Image | None:
+    """The source's centred cover crop for width x height at 1/_SOURCE_SOFTENING of that size
+    (RGB, or RGBA when it has transparency), or None if it cannot be decoded."""
     try:
         with _pillow_guard():
             src = Image.open(io.BytesIO(data), formats=_DECODERS)
@@ -333,17 +357,21 @@ def _decode_source(data: bytes, width: int, height: int) -> Image.Image | None:
         mode = "RGBA" if has_alpha else "RGB"
         if src.mode != mode:
             src = src.convert(mode)
+        small = (max(1, width // _SOURCE_SOFTENING), max(1, height // _SOURCE_SOFTENING))
+        if src.size == small:
+            # Already softened (a stand-in made for this size): used as it is, so it renders
+            # exactly what its input did. A full-box resize to its own size would be a copy,
+            # but the cover box crops a fraction of a pixel when a side is not a multiple of 8.
+            return src
         # Same centred cover crop as ImageOps.fit, in one resize whose reducing_gap first
         # box-averages big sources down cheaply, to a softened copy at 1/_SOURCE_SOFTENING of
         # the output: still plainly the input picture, and smooth enough to encode fast.
-        small = (max(1, width // _SOURCE_SOFTENING), max(1, height // _SOURCE_SOFTENING))
-        softened = src.resize(
+        return src.resize(
             small,
             Image.Resampling.BILINEAR,
             box=_cover_box(src.width, src.height, width, height),
             reducing_gap=2.0,
         )
-        return softened.resize((width, height), Image.Resampling.BILINEAR)
     except Exception:
         # An undecodable source must not fail the request: fall back to the plain gradient.
         return None
@@ -702,6 +730,13 @@ class ImageCache:
         (a 2 KB WebP may hold 64 megapixels, 256 MB and half a second to decode: on an unbounded
         pool, a burst of them would take every core and gigabytes)."""
         return self._limiter
+
+    async def stand_in(self, data: bytes, width: int, height: int) -> bytes | None:
+        """source_stand_in() on the image threads: it decodes the whole input (a 7 MB upload
+        takes tens of ms), so never on the event loop."""
+        return await anyio.to_thread.run_sync(
+            source_stand_in, data, width, height, limiter=self._limiter
+        )
 
     def __len__(self) -> int:
         return len(self._items)

@@ -6,8 +6,9 @@ The core knows no provider: each provider (and the replay) registers the builder
 with one line, `register(KIND, builder)`, at import; `build(recipe)` looks the kind up.
 
 Parameters are JSON values (str, int, float, bool, None, lists, string-keyed dicts) plus
-`bytes` (an edit's input image). `dumps`/`loads` write and read a recipe as JSON, bytes as
-base64; use lists rather than tuples, so that a recipe read back equals the one written.
+`bytes` (an edit's input as its small stand-in, images.source_stand_in: kilobytes, not the
+upload). `dumps`/`loads` write and read a recipe as JSON, bytes as base64; use lists rather
+than tuples, so that a recipe read back equals the one written.
 """
 
 from __future__ import annotations

@@ -113,7 +113,11 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
     shown = {key: value for key, value in params.items() if key != "images"}  # may be unknown
     shown["image_count"] = len(sources)
     shown["image_digests"] = [hashlib.sha256(data).hexdigest()[:16] for data, _ in sources]
-    add_outputs(rt, model, job, shown, ratio, sources[0][0] if sources else None)
+    width, height = model.dimensions(ratio, params["resolution"])
+    # Only the first input shows; the recipes keep its small stand-in for the output's size,
+    # not megabytes of input (a thumbnail resamples it).
+    stand_in = await rt.images.stand_in(sources[0][0], width, height) if sources else None
+    add_outputs(rt, model, job, shown, (width, height), ratio, stand_in)
     # Charged with the task (402, nothing queued, when the balance is short); a task that will
     # fail refunds when it fails.
     rt.store.put_job(
@@ -134,13 +138,15 @@ def add_outputs(
     model: Model,
     job: Job,
     params: Mapping[str, Any],
+    size: tuple[int, int],
     ratio: str,
     source: bytes | None,
 ) -> None:
-    """One full image and one thumbnail per requested image, described now, rendered lazily."""
+    """One full image and one thumbnail per requested image, described now, rendered lazily.
+    `source` is the first input's stand-in for `size` (images.source_stand_in)."""
     ttl = asset_ttl(rt, model.id)
     fmt = params["output_format"]
-    width, height = model.dimensions(ratio, params["resolution"])
+    width, height = size
     base_seed = seed_from(params)  # the images of one task differ by their index
     for index in range(params["num_images"]):
         full = Asset(

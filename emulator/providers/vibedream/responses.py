@@ -73,9 +73,13 @@ async def submit(request: Request) -> JSONResponse:
     # URLs are taken as given (the emulator is offline); data: URIs must hold real images.
     inline = [(f, ref) for f, ref in model.input_image_fields(params) if is_data_uri(ref)]
     decoded = await decode_image_uris(inline, INPUT_FORMATS, rt.images.limiter)
-    sources = [data for data, _ in decoded]
 
     documented = documented_params(model, params)
+    # Only the first input shows; the recipe keeps its small stand-in for the output's size
+    # (the size image_spec computes, from the same parameters), not megabytes of input.
+    stand_in = None
+    if decoded:
+        stand_in = await rt.images.stand_in(decoded[0][0], *model.dimensions(documented))
     now = rt.clock.now()
     tier = model.tier(params)
     duration = rt.config.job_duration(PROVIDER_ID, model.id) or tier.duration
@@ -100,7 +104,7 @@ async def submit(request: Request) -> JSONResponse:
     asset = Asset(
         id=new_asset_id(),
         filename=f"{int(now * 1000)}-0.{fmt}",
-        recipe=image_recipe(model, documented, sources[0] if sources else None, seed),
+        recipe=image_recipe(model, documented, stand_in, seed),
         available_at=job.finishes_at,
         expires_at=job.finishes_at + ttl if ttl else None,
     )
@@ -190,7 +194,8 @@ def chosen_seed(model: Model, documented: Mapping[str, Any], rt: Runtime) -> int
 def image_recipe(
     model: Model, params: Mapping[str, Any], source: bytes | None, seed: int | None
 ) -> Recipe:
-    """An output's picture as data: image_spec's arguments, the model by its id."""
+    """An output's picture as data: image_spec's arguments, the model by its id; `source` is
+    the input's stand-in (images.source_stand_in) for the output's size."""
     return Recipe(
         IMAGE_RECIPE, {"model": model.id, "params": params, "source": source, "seed": seed}
     )
