@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,9 @@ from emulator import Config, create_app
 from emulator.providers import error_shape_for_path
 from emulator.testing.server import start_server
 from tests.browser import CHROMIUM
+
+# The real redis-server's fixtures (redis_server_session, redis_url), for every test module.
+from tests.redis_fixture import redis_server_session, redis_url  # noqa: F401
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -47,6 +50,61 @@ def emulator_config(**overrides: object) -> Config:
     }
     settings.update(overrides)
     return Config(**settings)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- memory and Redis
+
+# Test modules whose tests run twice, on the in-memory store and on Redis: those of their tests
+# that use `app`, `client`, `open_client` or `live_server` (directly or through a fixture).
+# Module names without "tests." and ".py", e.g. "test_admin".
+SHARED_STATE_SUITES: tuple[str, ...] = ()
+STORES = ("memory", "redis")
+STORE_FIXTURES = frozenset({"app", "client", "open_client", "live_server"})
+
+
+def runs_on_both_stores(module_name: str, fixture_names: Iterable[str]) -> bool:
+    return module_name.rpartition(".")[2] in SHARED_STATE_SUITES and not STORE_FIXTURES.isdisjoint(
+        fixture_names
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" not in metafunc.fixturenames or not runs_on_both_stores(
+        metafunc.module.__name__, metafunc.fixturenames
+    ):
+        return
+    if "store" in parametrized_names(metafunc):
+        return  # the test chose its stores itself
+    metafunc.parametrize("store", STORES, indirect=True)  # ids: [memory], [redis]
+
+
+def parametrized_names(metafunc: pytest.Metafunc) -> set[str]:
+    names: set[str] = set()
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        argnames = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(argnames, str):
+            argnames = argnames.split(",")
+        names.update(name.strip() for name in argnames)
+    return names
+
+
+@pytest.fixture
+def store(request: pytest.FixtureRequest) -> str:
+    """"memory", or "redis" for a test of SHARED_STATE_SUITES in its Redis run."""
+    return str(getattr(request, "param", "memory"))
+
+
+def store_url(store: str, request: pytest.FixtureRequest) -> str | None:
+    """For "redis", the test's own prefix on the session's redis-server; None for memory.
+    A module's own app fixture can take `store` and use this and `on_store` too."""
+    return request.getfixturevalue("redis_url") if store == "redis" else None
+
+
+def on_store(config: Config, url: str | None) -> Config:
+    """`config` on that store (set before create_app: the app opens its store once)."""
+    if url is not None:
+        config.store = url
+    return config
 
 
 def check_contract(response: httpx.Response) -> None:
@@ -93,12 +151,16 @@ def contract_client(app: Starlette) -> TestClient:
 
 
 @pytest.fixture
-def open_client() -> Iterator[Callable[[Config], TestClient]]:
-    """Opens contract-checking clients on fresh apps, each with its config; closes them all."""
+def open_client(
+    store: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[[Config], TestClient]]:
+    """Opens contract-checking clients on fresh apps, each with its config; closes them all.
+    On Redis every app opened shares the test's prefix: they are workers of one emulator."""
     clients: list[TestClient] = []
+    url = store_url(store, request)
 
     def open_one(config: Config) -> TestClient:
-        client = contract_client(create_app(config))
+        client = contract_client(create_app(on_store(config, url)))
         client.__enter__()
         clients.append(client)
         return client
@@ -109,8 +171,8 @@ def open_client() -> Iterator[Callable[[Config], TestClient]]:
 
 
 @pytest.fixture
-def app() -> Starlette:
-    return create_app(emulator_config())
+def app(store: str, request: pytest.FixtureRequest) -> Starlette:
+    return create_app(on_store(emulator_config(), store_url(store, request)))
 
 
 @pytest.fixture
@@ -132,8 +194,8 @@ def run_server(app: Starlette) -> tuple[uvicorn.Server, threading.Thread, str]:
 
 
 @pytest.fixture
-def live_server() -> Iterator[LiveServer]:
-    app = create_app(emulator_config())
+def live_server(store: str, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    app = create_app(on_store(emulator_config(), store_url(store, request)))
     server, thread, base_url = run_server(app)
     try:
         yield LiveServer(base_url, app)
