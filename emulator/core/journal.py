@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from emulator.core.clock import iso8601
 from emulator.core.faults import Decision
+from emulator.core.workers import worker_name
 
 DEFAULT_JOURNAL_SIZE = 1000
 PATH_SLOT = 192  # bytes of a path kept in the ring; a longer path is kept whole, aside
@@ -43,6 +44,7 @@ class Entry(NamedTuple):
     fault: str | None
     fault_source: str | None
     latency: float  # seconds the answer was held
+    worker: str = ""  # the worker process that answered (emulator/core/workers.py)
 
     def view(self) -> dict[str, Any]:
         return {
@@ -59,14 +61,21 @@ class Entry(NamedTuple):
             "fault_source": self.fault_source,
             "latency_ms": round(self.latency * 1000, 3),
             "elapsed_ms": round(self.elapsed * 1000, 3),
+            "worker": self.worker,
         }
 
 
-FILTERS = ("provider", "route", "model", "status", "fault", "key_fingerprint", "method")
+FILTERS = (
+    "provider", "route", "model", "status", "fault", "key_fingerprint", "method", "worker",
+)
 
 
 class Journal:
-    def __init__(self, size: int = DEFAULT_JOURNAL_SIZE) -> None:
+    def __init__(self, size: int = DEFAULT_JOURNAL_SIZE, worker: str | None = None) -> None:
+        """`worker`: the name every entry shows; None: this process's `worker_name()`, asked
+        when an entry is read (so a worker forked after this was built shows its own pid). One
+        process's journal has one worker: it is kept once, not per entry."""
+        self._worker = worker
         self._capacity = size
         self._seq = 0  # entries recorded; the newest is in slot (seq - 1) % size
         self._time = array("d", bytes(8 * size))
@@ -89,6 +98,10 @@ class Journal:
     @property
     def size(self) -> int:
         return self._capacity
+
+    @property
+    def worker(self) -> str:
+        return worker_name() if self._worker is None else self._worker
 
     def record(
         self,
@@ -144,7 +157,7 @@ class Journal:
         start = slot * PATH_SLOT
         return self._path_bytes[start : start + length].decode("utf-8", "surrogatepass")
 
-    def _entry(self, seq: int, slot: int) -> Entry:
+    def _entry(self, seq: int, slot: int, worker: str) -> Entry:
         status = self._status[slot]
         return Entry(
             seq=seq,
@@ -160,6 +173,7 @@ class Journal:
             fault=self._fault[slot],
             fault_source=self._source[slot],
             latency=self._latency[slot],
+            worker=worker,
         )
 
     def _column(self, name: str) -> list[Any] | None:
@@ -184,11 +198,14 @@ class Journal:
             (column, filters[name]) for name, column in columns.items() if column is not None
         ]
         by_view = [(name, filters[name]) for name, column in columns.items() if column is None]
-        out = []
+        out: list[dict[str, Any]] = []
+        worker = self.worker
+        if "worker" in filters and filters["worker"] != worker:
+            return out  # every entry is this worker's
         for seq, slot in self._slots():
             if not all(str(column[slot]) == value for column, value in by_column):
                 continue
-            view = self._entry(seq, slot).view()
+            view = self._entry(seq, slot, worker).view()
             if all(str(view.get(name)) == value for name, value in by_view):
                 out.append(view)
                 if limit is not None and len(out) >= limit:

@@ -185,6 +185,8 @@ async def _continue(request: Request, session_id: str) -> Response:
             )
         return await STEPS[step](request, rt, session, "finalize" in commands)
     except ApiError as error:
+        if isinstance(error, UploadError) and error.session is not None:
+            session = error.session  # as the store saw it (a shared store's may be newer)
         if session is not None:
             # The session's state after the refusal: the client knows whether to go on.
             error.headers.setdefault("X-Goog-Upload-Status", session.status.value)
@@ -220,7 +222,7 @@ async def _upload_step(
             " when the upload started.",
             session,
         ) from None
-    rt.uploads.append(session.id, offset, chunk)
+    session = rt.uploads.append(session.id, offset, chunk)
     if finalize:
         return await _finalize_step(request, rt, session, True)
     return Response(status_code=200, headers={"X-Goog-Upload-Status": session.status.value})
@@ -254,7 +256,7 @@ async def _query_step(
 async def _cancel_step(
     request: Request, rt: Runtime, session: UploadSession, finalize: bool
 ) -> Response:
-    rt.uploads.cancel(session.id)
+    session = rt.uploads.cancel(session.id)  # its state now (a shared store's is a copy)
     return Response(status_code=200, headers={"X-Goog-Upload-Status": session.status.value})
 
 

@@ -1,0 +1,21 @@
+"""The name of this worker process, as the journal shows it: which of several workers (and
+hosts) sharing one store answered a request."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+WORKER_NAME_ENV = "IMAGEGEN_EMULATOR_WORKER_NAME"
+
+_named: tuple[int, str] | None = None  # (pid, name): a forked child computes its own
+
+
+def worker_name() -> str:
+    """IMAGEGEN_EMULATOR_WORKER_NAME if set, else "<host>:<pid>". Computed on first use in each
+    process (not at import): a worker forked after the import must not keep its parent's pid."""
+    global _named
+    pid = os.getpid()
+    if _named is None or _named[0] != pid:
+        _named = (pid, os.environ.get(WORKER_NAME_ENV) or f"{socket.gethostname()}:{pid}")
+    return _named[1]
