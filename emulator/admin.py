@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import os
 from decimal import Decimal, InvalidOperation
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -27,7 +28,7 @@ from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import NAMES, Fault, canonical_name
 from emulator.core.http import JSONResponse, bearer_token, query_params, read_json, whole_number
 from emulator.core.journal import FILTERS
-from emulator.core.runtime import Runtime, runtime
+from emulator.core.runtime import Runtime, runtime, worker_index
 from emulator.core.scenarios import ScenarioError, Scenarios
 from emulator.core.wallets import money
 from emulator.providers import PROVIDERS
@@ -74,6 +75,8 @@ async def health(request: Request) -> JSONResponse:
             "clock": clock_view(rt),
             "store": rt.store.counts(),
             "uploads": rt.uploads.counts(),
+            # Which process answered (serve --workers N: each has its number and pid).
+            "worker": {"index": worker_index(), "pid": os.getpid()},
         }
     )
 
