@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import os
 from decimal import Decimal, InvalidOperation
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -30,6 +31,7 @@ from emulator.core.journal import FILTERS
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.scenarios import ScenarioError, Scenarios
 from emulator.core.wallets import money
+from emulator.core.workers import worker_index
 from emulator.providers import PROVIDERS
 
 PREFIX = "/_emulator"
@@ -73,6 +75,8 @@ async def health(request: Request) -> JSONResponse:
         "providers": [provider.id for provider in PROVIDERS],
         "profile": rt.config.profile,
         "seed": rt.rng.seed,
+        # Which process answered (serve --workers N: each has its number and pid).
+        "worker": {"index": worker_index(), "pid": os.getpid()},
         "backend": {"store": rt.backend.description, "ready": problem is None},
     }
     if problem is not None:

@@ -29,6 +29,7 @@ from emulator.core.journal import DEFAULT_JOURNAL_SIZE
 from emulator.core.moderation import Rule
 from emulator.core.rate_limits import RateLimit
 from emulator.core.store import DEFAULT_JOB_RETENTION, DEFAULT_MAX_JOBS
+from emulator.core.urls import safe_url
 from emulator.core.wallets import money
 
 # 14 input images of 7 MB each, base64-encoded (x4/3), plus room for the rest of the JSON.
@@ -158,12 +159,13 @@ class Config:
             raise ConfigError(f"config file {path}: {exc}") from None
 
     def to_mapping(self) -> dict[str, Any]:
-        """The config in its file shape (JSON-able), for the admin API. The admin token is
-        never shown; the keys are, as the operator wrote them into the file."""
+        """The config in its file shape (JSON-able), for the admin API. The admin token and
+        the store's password are never shown; the keys are, as the operator wrote them into
+        the file. `serve --workers` passes the rest on itself (commands/serve.py)."""
         out: dict[str, Any] = {
             "profile": self.profile,
             "clock": self.clock,
-            "store": self.store,
+            "store": safe_url(self.store),
             "max_body_bytes": self.max_body_bytes,
             "image_cache_bytes": self.image_cache_bytes,
             "journal_size": self.journal_size,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from emulator.core.images import ImageCache
 from emulator.core.moderation import Moderator
 from emulator.core.randomness import SeededRandom
 from emulator.core.store import Store
+from emulator.core.workers import worker_index
 
 if TYPE_CHECKING:  # the memory classes; a shared backend gives their Redis twins
     from emulator.core.counters import Counters
@@ -27,9 +27,6 @@ if TYPE_CHECKING:  # the memory classes; a shared backend gives their Redis twin
     from emulator.core.scenarios import Scenarios
     from emulator.core.uploads import UploadStore
     from emulator.core.wallets import Wallets
-
-WORKER_ENV = "IMAGEGEN_EMULATOR_WORKER"  # set by `serve --workers N` in each worker
-
 
 @dataclass
 class Runtime:
@@ -185,14 +182,6 @@ class Runtime:
         self.rng.reset()
         self.fault_rng.reset()
         self.images.clear()
-
-
-def worker_index() -> int:
-    """This worker's number among `serve --workers N` (0 for a single process)."""
-    try:
-        return max(0, int(os.environ.get(WORKER_ENV, "0")))
-    except ValueError:
-        return 0
 
 
 def runtime(request: Request) -> Runtime:

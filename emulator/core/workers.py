@@ -1,5 +1,6 @@
-"""The name of this worker process, as the journal shows it: which of several workers (and
-hosts) sharing one store answered a request."""
+"""Who this worker process is: its number among `serve --workers N` (its generators fork by
+it) and its name, as the journal shows it: which of several workers (and hosts) sharing one
+store answered a request."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import socket
 
 WORKER_NAME_ENV = "IMAGEGEN_EMULATOR_WORKER_NAME"
+WORKER_ENV = "IMAGEGEN_EMULATOR_WORKER"  # set by `serve --workers N` in each worker
 
 _named: tuple[int, str] | None = None  # (pid, name): a forked child computes its own
 
@@ -19,3 +21,11 @@ def worker_name() -> str:
     if _named is None or _named[0] != pid:
         _named = (pid, os.environ.get(WORKER_NAME_ENV) or f"{socket.gethostname()}:{pid}")
     return _named[1]
+
+
+def worker_index() -> int:
+    """This worker's number among `serve --workers N` (0 for a single process)."""
+    try:
+        return max(0, int(os.environ.get(WORKER_ENV, "0")))
+    except ValueError:
+        return 0

@@ -32,12 +32,12 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from emulator.core.errors import ApiError, ErrorKind
+from emulator.core.urls import SCHEMES, safe_url
 
 DEFAULT_NAMESPACE = "imagegen"
 CONNECT_TIMEOUT = 1.0  # seconds: a store that does not answer is reported, not waited for
 COMMAND_TIMEOUT = 2.0
 LUA = Path(__file__).with_name("lua")
-SCHEMES = ("redis", "rediss", "unix")
 
 
 class StoreUnavailable(ApiError):
@@ -76,16 +76,6 @@ class RequestView:
 
 
 _view: ContextVar[RequestView | None] = ContextVar("imagegen_redis_view", default=None)
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
 
 
 def split_prefix(url: str) -> tuple[str, str]:
