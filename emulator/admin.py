@@ -67,7 +67,7 @@ async def read_admin_json(request: Request) -> Any:
 async def health(request: Request) -> JSONResponse:
     """200 when the emulator can answer; 503, saying why, while a shared store cannot be
     reached (a load balancer's readiness check). It recovers by itself: each check asks again."""
-    rt = runtime(request)
+    rt: Runtime = request.app.state.runtime  # not runtime(request): its read would fail first
     problem = rt.backend.problem()
     body: dict[str, object] = {
         "status": "ok" if problem is None else "unavailable",
@@ -82,6 +82,7 @@ async def health(request: Request) -> JSONResponse:
     if problem is not None:
         body["backend"] = {**body["backend"], "problem": problem}  # type: ignore[dict-item]
         return JSONResponse(body, status_code=503)
+    rt = runtime(request)
     body.update(clock=clock_view(rt), store=rt.store.counts(), uploads=rt.uploads.counts())
     return JSONResponse(body)
 

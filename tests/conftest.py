@@ -57,7 +57,19 @@ def emulator_config(**overrides: object) -> Config:
 # Test modules whose tests run twice, on the in-memory store and on Redis: those of their tests
 # that use `app`, `client`, `open_client` or `live_server` (directly or through a fixture).
 # Module names without "tests." and ".py", e.g. "test_admin".
-SHARED_STATE_SUITES: tuple[str, ...] = ()
+SHARED_STATE_SUITES: tuple[str, ...] = (
+    "test_vibedream_api",
+    "test_3daistudio_api",
+    "test_vertex_api",
+    "test_vertex_files",
+    "test_admin",
+    "test_wallets_and_rate_limits",
+    "test_scenarios_and_admin",
+    "test_faults_and_moderation",
+    "test_store",
+    "test_dashboard",
+    "test_replay",
+)
 STORES = ("memory", "redis")
 STORE_FIXTURES = frozenset({"app", "client", "open_client", "live_server"})
 

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 import orjson
 
 from emulator.core.clock import Clock
-from emulator.core.journal import Journal
 from emulator.core.redis.clock import SharedClock
 from emulator.core.redis.counters import RedisCounters
+from emulator.core.redis.journal import RedisJournal
 from emulator.core.redis.link import Epoch, RedisLink, StoreUnavailable
 from emulator.core.redis.rate_limits import RedisRateLimiter
 from emulator.core.redis.scenarios import RedisScenarios
 from emulator.core.redis.store import RedisStore
+from emulator.core.redis.uploads import RedisUploads
 from emulator.core.redis.wallets import RedisWallets
-from emulator.core.uploads import UploadStore
 
 if TYPE_CHECKING:
     from emulator.config import Config
@@ -69,11 +69,11 @@ class RedisBackend:
     def scenarios(self) -> RedisScenarios:
         return RedisScenarios(self.link)
 
-    def journal(self, size: int) -> Journal:
-        return Journal(size)
+    def journal(self, size: int) -> RedisJournal:
+        return RedisJournal(self.link, size)
 
-    def uploads(self, clock: Clock) -> UploadStore:
-        return UploadStore(clock)
+    def uploads(self, clock: Clock) -> RedisUploads:
+        return RedisUploads(self.link, clock)
 
     def counters(self) -> RedisCounters:
         return RedisCounters(self.link)
