@@ -39,8 +39,8 @@ from emulator.commands.serve import (
     worker_app,
 )
 from emulator.config import Config
-from emulator.core.runtime import WORKER_ENV
 from emulator.core.urls import safe_url
+from emulator.core.workers import WORKER_ENV
 
 SECRET = "s3cr3t-pass"
 MEMORY_REFUSAL = (
