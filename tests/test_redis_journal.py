@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -19,9 +18,6 @@ from emulator.core.redis.journal import RedisJournal
 from emulator.core.redis.link import RedisLink
 from emulator.core.workers import WORKER_NAME_ENV, worker_name
 from tests.conftest import EPOCH
-from tests.redis_local import redis_url
-
-__all__ = ["redis_url"]  # the fixture, used by name
 
 
 class AnyJournal(Protocol):
@@ -51,7 +47,7 @@ MakeJournal = Callable[..., AnyJournal]
 
 @pytest.fixture
 def namespace_url(redis_url: str) -> str:
-    return f"{redis_url}?prefix=t{uuid.uuid4().hex}"
+    return redis_url  # the shared fixture's: a fresh prefix per test (tests/redis_fixture.py)
 
 
 @pytest.fixture

@@ -3,14 +3,8 @@ set for every worker: a step is played once whichever worker's link takes it."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,55 +20,9 @@ PROVIDERS = ("vibedream", "vertex")
 # ---------------------------------------------------------------------- a real redis-server
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not Path(server).exists():
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [
-            server,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(workdir),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        probe = RedisLink(url)
-        for _ in range(100):
-            if probe.ping() is None:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("redis-server did not start")
-        probe.close()
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 @pytest.fixture
 def namespace_url(redis_url: str) -> str:
-    return f"{redis_url}?prefix=t{uuid.uuid4().hex}"
+    return redis_url  # the shared fixture's: a fresh prefix per test (tests/redis_fixture.py)
 
 
 # ---------------------------------------------------------------------- both classes

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,9 +16,6 @@ from emulator.core.redis.link import RedisLink
 from emulator.core.redis.uploads import RedisUploads
 from emulator.core.uploads import SessionStatus, UploadError, UploadStore
 from tests.conftest import EPOCH
-from tests.redis_local import redis_url
-
-__all__ = ["redis_url"]  # the fixture, used by name
 
 Uploads = UploadStore | RedisUploads
 MakeUploads = Callable[..., Uploads]
@@ -27,7 +23,7 @@ MakeUploads = Callable[..., Uploads]
 
 @pytest.fixture
 def namespace_url(redis_url: str) -> str:
-    return f"{redis_url}?prefix=t{uuid.uuid4().hex}"
+    return redis_url  # the shared fixture's: a fresh prefix per test (tests/redis_fixture.py)
 
 
 @pytest.fixture
