@@ -55,15 +55,10 @@ class Step:
         )
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.fault:
+        """The step as the admin API shows it: the fault by its name alone."""
+        out = self.to_data()
+        if self.fault is not None:
             out["fault"] = self.fault.name
-        if self.latency is not None:
-            out["latency"] = self.latency
-        if self.finish_at_time is not None:
-            out["finish_at"] = self.finish_at_time
-        if self.finish_after is not None:
-            out["finish_after"] = self.finish_after
         return out
 
     def to_data(self) -> dict[str, Any]:
@@ -150,13 +145,7 @@ class Scenarios:
     ) -> list[Scenario]:
         """Add scenarios in their JSON / TOML form, all or none: a bad one is named by its
         place (`where[index]`, or just its error when `where` is empty) and nothing is added."""
-        parsed = []
-        for index, raw in enumerate(entries):
-            try:
-                parsed.append(parse_scenario(raw, "", provider_ids))
-            except ScenarioError as exc:
-                place = f"{where}[{index}]: " if where else ""
-                raise ScenarioError(f"{place}{exc}") from None
+        parsed = parse_scenarios(entries, provider_ids, where)
         for scenario in parsed:
             scenario.id = f"s{next(self._ids)}"
             scenario.name = scenario.name or scenario.id
@@ -216,6 +205,21 @@ class Scenarios:
     def clear(self) -> None:
         self._active.clear()
         self._ids = itertools.count(1)
+
+
+def parse_scenarios(
+    entries: Sequence[Any], provider_ids: Sequence[str], where: str
+) -> list[Scenario]:
+    """Every scenario of a list, or ScenarioError naming the first bad one by its place
+    (`where[index]`, or just its error when `where` is empty)."""
+    parsed = []
+    for index, raw in enumerate(entries):
+        try:
+            parsed.append(parse_scenario(raw, "", provider_ids))
+        except ScenarioError as exc:
+            place = f"{where}[{index}]: " if where else ""
+            raise ScenarioError(f"{place}{exc}") from None
+    return parsed
 
 
 def parse_scenario(raw: Any, scenario_id: str, provider_ids: Sequence[str]) -> Scenario:

@@ -17,7 +17,7 @@ import orjson
 
 from emulator.core.faults import Fault
 from emulator.core.redis.link import RedisLink
-from emulator.core.scenarios import Scenario, ScenarioError, Step, parse_scenario
+from emulator.core.scenarios import Scenario, Step, parse_scenarios
 
 SCENARIO = ("scenario",)
 
@@ -55,13 +55,7 @@ class RedisScenarios:
         self, entries: Sequence[Any], provider_ids: Sequence[str], where: str
     ) -> list[Scenario]:
         """Add scenarios in their JSON / TOML form, all or none (one script adds them all)."""
-        parsed = []
-        for index, raw in enumerate(entries):
-            try:
-                parsed.append(parse_scenario(raw, "", provider_ids))
-            except ScenarioError as exc:
-                place = f"{where}[{index}]: " if where else ""
-                raise ScenarioError(f"{place}{exc}") from None
+        parsed = parse_scenarios(entries, provider_ids, where)
         self._add(parsed)
         return parsed
 
