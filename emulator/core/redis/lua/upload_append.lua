@@ -3,12 +3,10 @@
 -- Returns {'ok', session}, {'missing'}, {'status', session}, {'offset', session},
 -- {'declared', session, total} or {'bytes', session}.
 local ns, now, sid = ARGV[1], ARGV[2], ARGV[3]
-upkeep(ns, now)
-local session = session_reply(ns, sid)
+local session, key = open_session(ns, now, sid)
 if session == nil then
   return {'missing'}
 end
-local key = upload_key(ns, sid)
 if redis.call('HGET', key, 'status') ~= 'active' then
   return {'status', session}
 end

@@ -1,12 +1,10 @@
 -- Cancel an upload session. ARGV: ns, now, sid.
 -- Returns {'ok', session}, {'missing'} or {'final', session}.
 local ns, now, sid = ARGV[1], ARGV[2], ARGV[3]
-upkeep(ns, now)
-local session = session_reply(ns, sid)
+local session, key = open_session(ns, now, sid)
 if session == nil then
   return {'missing'}
 end
-local key = upload_key(ns, sid)
 local owner, file_id, status = unpack(redis.call('HMGET', key, 'owner', 'file_id', 'status'))
 if status == 'final' then
   return {'final', session}

@@ -4,12 +4,10 @@
 -- {'missing'}, {'gone', session}, {'status', session}, {'changed'} (more bytes came since the
 -- caller read them: read again), {'declared', session} or {'conflict', session}.
 local ns, now, sid = ARGV[1], ARGV[2], ARGV[3]
-upkeep(ns, now)
-local session = session_reply(ns, sid)
+local session, key = open_session(ns, now, sid)
 if session == nil then
   return {'missing'}
 end
-local key = upload_key(ns, sid)
 local owner, file_id, status, declared = unpack(
   redis.call('HMGET', key, 'owner', 'file_id', 'status', 'declared'))
 local file = file_key(ns, owner, file_id)

@@ -86,3 +86,10 @@ local function session_reply(ns, sid)
   table.insert(fields, tostring(redis.call('STRLEN', key .. ':data')))
   return fields
 end
+
+-- What every step on a session starts with: drop what has expired, then the session's reply
+-- (nil when there is no such session) and its key.
+local function open_session(ns, now, sid)
+  upkeep(ns, now)
+  return session_reply(ns, sid), upload_key(ns, sid)
+end
