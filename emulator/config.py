@@ -62,6 +62,10 @@ RESTART_ONLY = (
 )
 
 
+# The same settings as they are named in the file (and in to_mapping()).
+RESTART_ONLY_KEYS = ("seed", "clock", "clock_start", "store", "admin", "replay")
+
+
 class ConfigError(ValueError):
     pass
 

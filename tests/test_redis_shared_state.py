@@ -272,3 +272,15 @@ def test_two_workers_with_one_seed_never_give_two_jobs_one_id(workers: Workers) 
         done = b.get(f"/api/v1/predictions/{job['id']}", headers=AUTH).json()
         assert done["status"] == "completed"
     assert a.get("/_emulator/health").json()["store"]["jobs"] == 2
+
+
+def test_a_worker_of_another_seed_or_clock_start_is_no_new_config(workers: Workers) -> None:
+    """What each worker keeps from its own start (seed, clock, store...) is not compared: a
+    restart that draws another random seed keeps the changes made at run time."""
+    (a,) = workers(1, seed=1)
+    config = a.get("/_emulator/config").json()["config"]
+    config["max_jobs"] = 77
+    a.put("/_emulator/config", json=config)
+    (b,) = workers(1, seed=2)
+    assert b.get("/_emulator/config").json()["config"]["max_jobs"] == 77
+    assert b.get("/_emulator/health").json()["seed"] == 2

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.config import Config
+from emulator.config import RESTART_ONLY_KEYS, Config
 from emulator.replay import Player
 
 DEFAULT_PROFILE = "instant"
@@ -25,7 +25,7 @@ DEFAULT_PROFILE = "instant"
 DEFAULT_SEED = 0
 # What a running emulator cannot change (PUT /_emulator/config keeps them): a test that asks for
 # other values of these gets a server of its own.
-RESTART_ONLY = ("seed", "clock", "clock_start", "store", "admin", "replay")
+RESTART_ONLY = RESTART_ONLY_KEYS
 MARKER_ARGUMENTS = ("profile", "seed", "config", "replay", "replay_strict")
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from emulator.config import RESTART_ONLY_KEYS
 from emulator.core.clock import Clock
 from emulator.core.redis.clock import SharedClock
 from emulator.core.redis.counters import RedisCounters
@@ -37,7 +38,10 @@ log = logging.getLogger("emulator")
 
 def config_json(config: Config) -> str:
     """The config as the workers compare and share it (its file shape, keys sorted)."""
-    return orjson.dumps(config.to_mapping(), option=orjson.OPT_SORT_KEYS).decode()
+    # What each worker keeps from its own start is not shared, nor compared (a random seed
+    # drawn at start is no new config).
+    shared = {k: v for k, v in config.to_mapping().items() if k not in RESTART_ONLY_KEYS}
+    return orjson.dumps(shared, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class RedisBackend:
