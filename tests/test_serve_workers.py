@@ -41,6 +41,7 @@ from emulator.commands.serve import (
 from emulator.config import Config
 from emulator.core.urls import safe_url
 from emulator.core.workers import WORKER_ENV
+from tests.serve_process import SERVE
 
 SECRET = "s3cr3t-pass"
 MEMORY_REFUSAL = (
@@ -318,8 +319,6 @@ def test_a_worker_that_cannot_reach_the_store_exits_as_a_startup_failure(
 
 
 # ---------------------------------------------------------------------- real workers
-
-SERVE = [sys.executable, "-m", "emulator", "serve", "--host", "127.0.0.1", "--port", "0"]
 
 
 @pytest.mark.live
