@@ -1,7 +1,7 @@
 """Run an app under uvicorn in a subprocess on 127.0.0.1, and shared helpers of the benches.
 
 Child side: ``python -m bench._servers {bare,emulator} [--no-nodelay] [--loop L] [--workers N]
-[--preload]`` binds an ephemeral port on 127.0.0.1 before starting
+[--preload] [--store URL]`` binds an ephemeral port on 127.0.0.1 before starting
 (``emulator.commands.serve.listen``, which sets TCP_NODELAY), prints ``PORT <n>`` on stdout and
 serves with the same uvicorn settings whatever the app: uvloop (unless --loop asyncio, for the
 Nagle check) and httptools, access log off, one worker unless --workers says more (then
@@ -9,7 +9,10 @@ uvicorn's own supervisor runs them on the one socket, as ``uvicorn --workers N``
 --preload (emulator only): every worker submits one vibedream prediction and one 3D AI Studio
 task to itself at startup; the app is seeded, so they get the same ids in every worker, printed
 as ``PRELOADED {json}`` after the port: a job that any worker can answer for, which no job
-submitted over HTTP is (the store is per process).
+submitted over HTTP is (the store is per process). --store URL (emulator only): every worker on
+that store (``redis://...?prefix=NAME``; default memory); with workers, each is numbered as
+``imagegen-emulator serve --workers N`` numbers them (emulator.commands.serve.Workers), so the
+seeded workers draw different ids and do not overwrite each other's jobs in the shared store.
 
 Parent side: :class:`ServerProcess` starts such a child, waits until it answers HTTP, and always
 stops it (terminate, then kill) when the ``with`` block ends, error or not. On Linux the child
@@ -62,6 +65,8 @@ VERTEX_GENERATE = "/api/v1/publishers/googleVertexAI/models/gemini-3-pro-image:g
 # Read by the app factory in each worker of a multi-worker server (spawned: no argv of ours).
 APP_ENV = "BENCH_SERVER_APP"
 PRELOAD_ENV = "BENCH_SERVER_PRELOAD"
+STORE_ENV = "BENCH_SERVER_STORE"
+MEMORY = "memory"
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -117,7 +122,7 @@ def _plain_listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _build_app(name: str) -> Starlette:
+def _build_app(name: str, store: str = MEMORY) -> Starlette:
     if name == "bare":
         from bench.bare_app import create_bare_app
 
@@ -134,6 +139,7 @@ def _build_app(name: str) -> Starlette:
             seed=1,
             max_jobs=1_000_000,
             defaults={"wallet_balance": 10**12},
+            store=store,
         )
     )
 
@@ -162,7 +168,7 @@ def preload(app: Starlette) -> dict[str, str]:
 def worker_app() -> Starlette:
     """The app factory each worker of a multi-worker server calls (uvicorn --factory)."""
     _die_with_parent()  # the supervisor's death ends its workers too
-    app = _build_app(os.environ[APP_ENV])
+    app = _build_app(os.environ[APP_ENV], os.environ.get(STORE_ENV, MEMORY))
     if os.environ.get(PRELOAD_ENV) == "1":
         preload(app)
     return app
@@ -181,25 +187,38 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--preload", action="store_true", help="emulator: one job per provider in every worker"
     )
+    parser.add_argument(
+        "--store", default=MEMORY, help="emulator: memory (default) or a redis:// URL"
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     if args.preload and args.app != "emulator":
         parser.error("--preload is for the emulator")
+    if args.store != MEMORY and args.app != "emulator":
+        parser.error("--store is for the emulator")
+    if args.store != MEMORY and args.preload:
+        parser.error("--preload is for the memory store (a shared store holds every job)")
     sock = _plain_listen(HOST, 0) if args.no_nodelay else listen(HOST, 0)
     announce = []
     if args.preload:
         # What every worker will hold: the same ids, as the app is seeded.
         announce.append(f"PRELOADED {json.dumps(preload(_build_app(args.app)))}")
     if args.workers == 1:
-        app = _build_app(args.app)
+        app = _build_app(args.app, args.store)
         if args.preload:
             preload(app)
         return run_uvicorn(app, sock, args.loop, announce=announce)
     os.environ[APP_ENV] = args.app
     os.environ[PRELOAD_ENV] = "1" if args.preload else "0"
+    os.environ[STORE_ENV] = args.store
     return run_uvicorn(
-        f"{__name__}:worker_app", sock, args.loop, workers=args.workers, announce=announce
+        f"{__name__}:worker_app",
+        sock,
+        args.loop,
+        workers=args.workers,
+        announce=announce,
+        numbered=args.store != MEMORY,
     )
 
 
@@ -210,14 +229,16 @@ def run_uvicorn(
     *,
     workers: int = 1,
     announce: Sequence[str] = (),
+    numbered: bool = False,
 ) -> int:
     """Print ``PORT <n>`` (then the `announce` lines) and serve with the benches' uvicorn
     settings until stopped: `loop`, httptools, access log off; `workers` > 1 needs `app` as the
-    import string of an app factory."""
+    import string of an app factory. `numbered`: the workers get their numbers as under
+    `imagegen-emulator serve --workers N` (a shared store needs them: see the docstring)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from emulator.commands.serve import tune_gc
+    from emulator.commands.serve import Workers, tune_gc
 
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     for line in announce:
@@ -238,7 +259,8 @@ def run_uvicorn(
         if workers == 1:
             uvicorn.Server(config).run(sockets=[sock])
         else:
-            Multiprocess(config, sockets=[sock]).run()
+            supervisor = Workers if numbered else Multiprocess
+            supervisor(config, sockets=[sock]).run()
     except KeyboardInterrupt:
         pass  # Ctrl-C reaches the whole process group: the bench stops us, no traceback
     finally:
@@ -335,7 +357,8 @@ class ServerProcess(Managed):
     """``with ServerProcess("emulator") as server: server.base_url`` -> http://127.0.0.1:port.
 
     `workers` > 1 runs them under uvicorn's supervisor on one socket; `preload` (emulator only)
-    has every worker create the same jobs at startup, their ids in :attr:`preloaded`."""
+    has every worker create the same jobs at startup, their ids in :attr:`preloaded`; `store`
+    (emulator only): memory or a redis:// URL, shared by every worker."""
 
     def __init__(
         self,
@@ -345,6 +368,7 @@ class ServerProcess(Managed):
         loop: str = "uvloop",
         workers: int = 1,
         preload: bool = False,
+        store: str = MEMORY,
     ) -> None:
         if app not in APPS:
             raise ValueError(f"app must be one of {APPS}, got {app!r}")
@@ -357,6 +381,7 @@ class ServerProcess(Managed):
         self.loop = loop
         self.workers = workers
         self.preload = preload
+        self.store = store
         self.port = 0
         self.preloaded: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
@@ -377,6 +402,8 @@ class ServerProcess(Managed):
             args.append("--no-nodelay")
         if self.preload:
             args.append("--preload")
+        if self.store != MEMORY:
+            args += ["--store", self.store]
         return args
 
     def start(self) -> None:
