@@ -5,7 +5,7 @@ tests/test_dashboard_browser.py."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 import pytest
@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from starlette.testclient import TestClient
 
-from emulator import create_app
+from emulator import Config
 from emulator.dashboard import THUMBNAIL_SIDE
-from tests.conftest import AUTH, contract_client, emulator_config
+from tests.conftest import AUTH, emulator_config
 
 UI = "/_emulator/ui"
 JOBS = "/_emulator/jobs"
@@ -26,14 +26,9 @@ TOKEN = "dashboard-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def make_client(**overrides: object) -> TestClient:
-    return contract_client(create_app(emulator_config(**overrides)))
-
-
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    with make_client() as test_client:
-        yield test_client
+# Tests take conftest's `client` (the default config) or `open_client` (their own): both run
+# on the memory store and on Redis, as this module is in SHARED_STATE_SUITES.
+OpenClient = Callable[[Config], TestClient]
 
 
 def submit_turbo(client: TestClient, prompt: str = "a red fox", **headers: str) -> str:
@@ -87,20 +82,20 @@ def test_the_page_is_self_contained_html(client: TestClient) -> None:
     assert "script-src 'sha256-" in policy and "unsafe" not in policy
 
 
-def test_the_page_is_open_when_an_admin_token_guards_the_api() -> None:
-    with make_client(admin_token=TOKEN) as client:
-        assert client.get(UI).status_code == 200
-        assert client.head(UI).status_code == 200
-        # ... and nothing else is: the page reads the admin API with the token.
-        assert client.post(UI).status_code == 401
-        for path in (JOBS, "/_emulator/thumbnails/anything", "/_emulator/health"):
-            refused = client.get(path)
-            assert refused.status_code == 401, path
-            assert refused.json()["error"]["code"] == "unauthenticated"
-            assert TOKEN not in refused.text
-        assert client.get(JOBS, headers=ADMIN).json() == {"jobs": []}
-        assert client.get(JOBS, headers={"X-Emulator-Admin-Token": TOKEN}).status_code == 200
-        assert client.get(JOBS, headers={"Authorization": "Bearer wrong"}).status_code == 401
+def test_the_page_is_open_when_an_admin_token_guards_the_api(open_client: OpenClient) -> None:
+    client = open_client(emulator_config(admin_token=TOKEN))
+    assert client.get(UI).status_code == 200
+    assert client.head(UI).status_code == 200
+    # ... and nothing else is: the page reads the admin API with the token.
+    assert client.post(UI).status_code == 401
+    for path in (JOBS, "/_emulator/thumbnails/anything", "/_emulator/health"):
+        refused = client.get(path)
+        assert refused.status_code == 401, path
+        assert refused.json()["error"]["code"] == "unauthenticated"
+        assert TOKEN not in refused.text
+    assert client.get(JOBS, headers=ADMIN).json() == {"jobs": []}
+    assert client.get(JOBS, headers={"X-Emulator-Admin-Token": TOKEN}).status_code == 200
+    assert client.get(JOBS, headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
 # ------------------------------------------------------------------------------------ the jobs
@@ -165,20 +160,20 @@ def test_a_failed_job_shows_why_and_no_output(client: TestClient) -> None:
     assert failed["failure"] and failed["outputs"] == []
 
 
-def test_newest_first_within_the_limit_and_filters() -> None:
+def test_newest_first_within_the_limit_and_filters(open_client: OpenClient) -> None:
     studio = {"3daistudio": {"queue_duration": 0, "job_duration": 0}}
-    with make_client(providers=studio) as client:
-        turbo_ids = [submit_turbo(client, f"fox {n}") for n in range(3)]
-        studio_job = client.post(STUDIO, json={"prompt": "a city", "num_images": 2}, headers=AUTH)
-        studio_id = studio_job.json()["task_id"]
+    client = open_client(emulator_config(providers=studio))
+    turbo_ids = [submit_turbo(client, f"fox {n}") for n in range(3)]
+    studio_job = client.post(STUDIO, json={"prompt": "a city", "num_images": 2}, headers=AUTH)
+    studio_id = studio_job.json()["task_id"]
 
-        assert [job["id"] for job in jobs(client)] == [studio_id, *reversed(turbo_ids)]
-        assert [job["id"] for job in jobs(client, "?limit=2")] == [studio_id, turbo_ids[2]]
-        assert [job["id"] for job in jobs(client, "?provider=vibedream&limit=1")] == [turbo_ids[2]]
-        [studio_view] = jobs(client, "?status=succeeded")  # the turbo jobs still run
-        assert studio_view["id"] == studio_id and len(studio_view["outputs"]) == 2
-        assert jobs(client, "?model=gemini-3-pro") == [studio_view]
-        assert jobs(client, "?provider=vertex") == []
+    assert [job["id"] for job in jobs(client)] == [studio_id, *reversed(turbo_ids)]
+    assert [job["id"] for job in jobs(client, "?limit=2")] == [studio_id, turbo_ids[2]]
+    assert [job["id"] for job in jobs(client, "?provider=vibedream&limit=1")] == [turbo_ids[2]]
+    [studio_view] = jobs(client, "?status=succeeded")  # the turbo jobs still run
+    assert studio_view["id"] == studio_id and len(studio_view["outputs"]) == 2
+    assert jobs(client, "?model=gemini-3-pro") == [studio_view]
+    assert jobs(client, "?provider=vertex") == []
 
 
 def test_the_default_limit_is_20(client: TestClient) -> None:

@@ -11,9 +11,10 @@ import base64
 import io
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -34,8 +35,18 @@ from emulator.recording.sanitise import IMAGE_KEY
 from emulator.replay.player import STRICT_STATUS
 from emulator.testing.server import start_server
 from emulator.testing.settings import SettingsError, resolve
-from tests.conftest import AUTH, KEY, contract_client, emulator_config
+from tests.conftest import (
+    AUTH,
+    KEY,
+    STORES,
+    contract_client,
+    emulator_config,
+    on_store,
+    parametrized_names,
+    runs_on_both_stores,
+)
 from tests.images import data_uri
+from tests.redis_fixture import delete_prefix
 
 VIBEDREAM_SUBMIT = "/api/v1/models/z-image-turbo/generate"
 FOX = {"prompt": "a red fox", "size": "1024*768", "output_format": "webp"}
@@ -97,15 +108,62 @@ def recording() -> Iterator[tuple[TestClient, Recorder]]:
         yield client, recorder
 
 
-def replaying(folder: Path, **overrides: Any) -> TestClient:
-    """A contract-checking client on an emulator replaying `folder`, with another seed and
-    profile than the recording's."""
-    settings: dict[str, Any] = {
-        "seed": REPLAY_SEED,
-        "profile": "instant",
-        "replay_folder": str(folder),
-    }
-    return contract_client(create_app(emulator_config(**{**settings, **overrides})))
+# The replaying emulators run on both stores ([memory], [redis]): what is replayed is what is
+# tested. The recording one stays on memory: it only makes the HAR file.
+
+
+class ReplayApp(Protocol):
+    def __call__(self, folder: Path, **overrides: Any) -> Starlette: ...
+
+
+class Replaying(Protocol):
+    def __call__(self, folder: Path, **overrides: Any) -> TestClient: ...
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests that open replaying emulators get [memory] and [redis] (conftest's hook does it
+    for those that use its app fixtures; none here does both)."""
+    if "replay_app" not in metafunc.fixturenames or "store" in parametrized_names(metafunc):
+        return
+    if runs_on_both_stores(metafunc.module.__name__, metafunc.fixturenames):
+        return  # parametrized by conftest's hook already
+    metafunc.parametrize("store", STORES, indirect=True)
+
+
+@pytest.fixture
+def replay_app(store: str, request: pytest.FixtureRequest) -> Iterator[ReplayApp]:
+    """Opens apps replaying a folder, with another seed and profile than the recording's. On
+    Redis each app gets a prefix of its own: two of them in one test are two emulators, as on
+    memory, not two workers of one."""
+    prefixes: list[str] = []
+
+    def open_one(folder: Path, **overrides: Any) -> Starlette:
+        settings: dict[str, Any] = {
+            "seed": REPLAY_SEED,
+            "profile": "instant",
+            "replay_folder": str(folder),
+        }
+        url = None
+        if store == "redis":
+            prefixes.append(f"t{uuid.uuid4().hex[:12]}")
+            url = f"{request.getfixturevalue('redis_server_session').url}?prefix={prefixes[-1]}"
+        return create_app(on_store(emulator_config(**{**settings, **overrides}), url))
+
+    yield open_one
+    if prefixes:
+        server_url = request.getfixturevalue("redis_server_session").url
+        for prefix in prefixes:
+            delete_prefix(server_url, prefix)
+
+
+@pytest.fixture
+def replaying(replay_app: ReplayApp) -> Replaying:
+    """A contract-checking client (not yet entered) on a replaying emulator."""
+
+    def open_one(folder: Path, **overrides: Any) -> TestClient:
+        return contract_client(replay_app(folder, **overrides))
+
+    return open_one
 
 
 def advance(client: TestClient, seconds: float) -> None:
@@ -141,7 +199,7 @@ def journal(client: TestClient) -> list[dict[str, Any]]:
 
 
 def test_a_vibedream_job_replays_with_fresh_ids_its_timeline_and_real_files(
-    recording: tuple[TestClient, Recorder], tmp_path: Path
+    recording: tuple[TestClient, Recorder], tmp_path: Path, replaying: Replaying
 ) -> None:
     client, recorder = recording
     recorded_final = record_vibedream_job(client)
@@ -184,7 +242,7 @@ def test_a_vibedream_job_replays_with_fresh_ids_its_timeline_and_real_files(
 
 
 def test_a_recorded_429_then_200_replays_in_order_the_last_answer_repeating(
-    recording: tuple[TestClient, Recorder], tmp_path: Path
+    recording: tuple[TestClient, Recorder], tmp_path: Path, replaying: Replaying
 ) -> None:
     client, recorder = recording
     refused = client.post(
@@ -209,7 +267,7 @@ def test_a_recorded_429_then_200_replays_in_order_the_last_answer_repeating(
 
 
 def test_a_moderated_job_replays_as_a_failed_prediction(
-    recording: tuple[TestClient, Recorder], tmp_path: Path
+    recording: tuple[TestClient, Recorder], tmp_path: Path, replaying: Replaying
 ) -> None:
     client, recorder = recording
     recorded = record_vibedream_job(client, **{"X-Emulator-Fault": "moderation; stage=output"})
@@ -234,7 +292,7 @@ def test_a_moderated_job_replays_as_a_failed_prediction(
 
 
 def test_a_3daistudio_task_replays_its_progress_and_402(
-    recording: tuple[TestClient, Recorder], tmp_path: Path
+    recording: tuple[TestClient, Recorder], tmp_path: Path, replaying: Replaying
 ) -> None:
     client, recorder = recording
     broke = client.post(
@@ -295,7 +353,7 @@ def inline_images(body: dict[str, Any]) -> list[tuple[str, tuple[str, int, int]]
 
 
 def test_a_vertex_answer_replays_with_its_image_rendered_and_an_input_image_matched_by_hash(
-    recording: tuple[TestClient, Recorder], tmp_path: Path
+    recording: tuple[TestClient, Recorder], tmp_path: Path, replaying: Replaying
 ) -> None:
     client, recorder = recording
     photo = data_uri("PNG", size=(64, 48), color="red").split(",", 1)[1]
@@ -337,7 +395,7 @@ def test_a_vertex_answer_replays_with_its_image_rendered_and_an_input_image_matc
 
 @pytest.mark.parametrize("alt", ["sse", None])
 def test_a_stream_replays_chunk_for_chunk_with_its_images_rendered(
-    recording: tuple[TestClient, Recorder], tmp_path: Path, alt: str | None
+    recording: tuple[TestClient, Recorder], tmp_path: Path, alt: str | None, replaying: Replaying
 ) -> None:
     client, recorder = recording
     recorder.first_byte_ms, recorder.elapsed_ms = 300.0, 1200.0
@@ -378,7 +436,7 @@ def test_a_stream_replays_chunk_for_chunk_with_its_images_rendered(
 
 
 def test_on_the_real_clock_a_replayed_stream_arrives_at_its_recorded_pace(
-    recording: tuple[TestClient, Recorder], tmp_path: Path
+    recording: tuple[TestClient, Recorder], tmp_path: Path, replay_app: ReplayApp
 ) -> None:
     """Over a real socket: the first chunk after the recorded 150 ms to first byte, the whole
     stream after the recorded 400 ms."""
@@ -387,7 +445,7 @@ def test_on_the_real_clock_a_replayed_stream_arrives_at_its_recorded_pace(
     path, params = GEMINI.format("streamGenerateContent"), {"alt": "sse"}
     assert client.post(path, json=LIGHTHOUSE, params=params, headers=GOOGLE_KEY).is_success
     folder = recorder.write(tmp_path)
-    app = create_app(emulator_config(clock="real", replay_folder=str(folder), replay_strict=True))
+    app = replay_app(folder, clock="real", seed=1234, profile="realistic", replay_strict=True)
     running = start_server(app)
     try:
         with httpx.Client(base_url=running.base_url) as http:
@@ -443,6 +501,7 @@ def test_unmatched_requests_are_emulated_or_refused_by_strict_replay_in_the_prov
     body: Any,
     headers: dict[str, str],
     schema: str,
+    replaying: Replaying,
 ) -> None:
     with replaying(one_recorded_job) as replay:
         emulated = replay.request(method, path, json=body, headers=headers)
@@ -459,7 +518,9 @@ def test_unmatched_requests_are_emulated_or_refused_by_strict_replay_in_the_prov
     assert entry["route"].startswith("replay-unmatched:")
 
 
-def test_strict_replay_never_refuses_the_admin_api_or_downloads(one_recorded_job: Path) -> None:
+def test_strict_replay_never_refuses_the_admin_api_or_downloads(
+    one_recorded_job: Path, replaying: Replaying
+) -> None:
     with replaying(one_recorded_job, replay_strict=True) as strict:
         assert strict.get("/_emulator/health").status_code == 200
         job = strict.post(VIBEDREAM_SUBMIT, json=FOX, headers=AUTH).json()
@@ -469,8 +530,10 @@ def test_strict_replay_never_refuses_the_admin_api_or_downloads(one_recorded_job
         assert strict.get("/assets/nothing/here.png").status_code == 404  # not a refusal
 
 
-def test_a_request_under_a_root_path_is_replayed(one_recorded_job: Path) -> None:
-    app = create_app(emulator_config(replay_folder=str(one_recorded_job), replay_strict=True))
+def test_a_request_under_a_root_path_is_replayed(
+    one_recorded_job: Path, replay_app: ReplayApp
+) -> None:
+    app = replay_app(one_recorded_job, seed=1234, profile="realistic", replay_strict=True)
     with TestClient(app, base_url="http://emulator.test:9000", root_path="/ai") as client:
         job = client.post(VIBEDREAM_SUBMIT, json=FOX, headers=AUTH).json()
         assert job["statusUrl"] == f"http://emulator.test:9000/ai/api/v1/predictions/{job['id']}"
@@ -483,7 +546,7 @@ def test_a_request_under_a_root_path_is_replayed(one_recorded_job: Path) -> None
 
 
 def test_the_matchers_ignore_and_match_config(
-    recording: tuple[TestClient, Recorder], tmp_path: Path
+    recording: tuple[TestClient, Recorder], tmp_path: Path, replaying: Replaying
 ) -> None:
     client, recorder = recording
     seeded = {"prompt": "a red fox", "seed": 1}
@@ -586,7 +649,9 @@ def test_serve_refuses_bad_recordings_in_one_line(
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_a_config_change_at_run_time_keeps_the_replay(one_recorded_job: Path) -> None:
+def test_a_config_change_at_run_time_keeps_the_replay(
+    one_recorded_job: Path, replaying: Replaying
+) -> None:
     with replaying(one_recorded_job, replay_strict=True) as strict:
         config = strict.get("/_emulator/config").json()["config"]
         assert config["replay"]["folder"] == str(one_recorded_job)
@@ -606,7 +671,9 @@ def test_the_serve_banner_says_what_is_replayed(one_recorded_job: Path) -> None:
 # --------------------------------------------------------------------------- a reference client
 
 
-def test_the_vibedream_client_runs_against_a_replaying_emulator(tmp_path: Path) -> None:
+def test_the_vibedream_client_runs_against_a_replaying_emulator(
+    tmp_path: Path, replay_app: ReplayApp
+) -> None:
     """The reference client records a job (its downloads too), then runs the same call against
     a strict replay of it: the same image, by size and format, from the replaying emulator."""
     app = create_app(emulator_config(seed=RECORDING_SEED))
@@ -628,14 +695,7 @@ def test_the_vibedream_client_runs_against_a_replaying_emulator(tmp_path: Path) 
     folder = recorder.write(tmp_path)
     entries = read_recordings(folder)
     assert any(IMAGE_KEY in entry.response_text for entry in entries)  # the download
-    replayed = run(
-        create_app(
-            emulator_config(
-                seed=REPLAY_SEED, profile="instant", replay_folder=str(folder), replay_strict=True
-            )
-        ),
-        None,
-    )
+    replayed = run(replay_app(folder, replay_strict=True), None)
     assert replayed.job_id != recorded.job_id
     assert (
         [(i.format, i.width, i.height) for i in replayed.images]

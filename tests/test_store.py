@@ -1,21 +1,51 @@
 """The store is bounded: finished jobs go after their retention, the oldest go beyond
 `max_jobs`, and a job's files go with it; providers answer for a dropped job as for an unknown
-one (404, never a 500)."""
+one (404, never a 500). Each test runs on the memory store and on Redis ([memory], [redis])."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable, Iterator
 
-from emulator import create_app
+import pytest
+from starlette.testclient import TestClient
+
 from emulator.config import Config, ConfigError
 from emulator.core.assets import Asset, new_asset_id
-from emulator.core.clock import VirtualClock
+from emulator.core.clock import Clock, VirtualClock
 from emulator.core.jobs import Job
 from emulator.core.recipes import Recipe
-from emulator.core.store import MemoryStore
-from tests.conftest import AUTH, contract_client, emulator_config
+from emulator.core.redis.clock import SharedClock
+from emulator.core.redis.link import RedisLink
+from emulator.core.redis.store import RedisStore
+from emulator.core.store import DEFAULT_JOB_RETENTION, MemoryStore, Store
+from tests.conftest import AUTH, STORES, emulator_config
 
 EPOCH = 1_700_000_000.0
+
+# (max_jobs, job_retention) -> a fresh store and the clock it reads.
+OpenStore = Callable[[int, float], tuple[Store, Clock]]
+
+
+@pytest.fixture(params=STORES)
+def open_store(request: pytest.FixtureRequest) -> Iterator[OpenStore]:
+    """Opens MemoryStore on a VirtualClock, or RedisStore on a virtual SharedClock (the test's
+    own prefix): both start at EPOCH and move only when the test advances them."""
+    links: list[RedisLink] = []
+
+    def open_one(
+        max_jobs: int, job_retention: float = DEFAULT_JOB_RETENTION
+    ) -> tuple[Store, Clock]:
+        if request.param == "memory":
+            clock: Clock = VirtualClock(EPOCH)
+            return MemoryStore(clock, max_jobs, job_retention), clock
+        link = RedisLink(request.getfixturevalue("redis_url"))
+        links.append(link)
+        clock = SharedClock(link, "virtual", EPOCH)
+        return RedisStore(link, clock, max_jobs, job_retention), clock
+
+    yield open_one
+    for link in links:
+        link.close()
 
 
 def job(number: int, created_at: float, seconds: float = 10.0) -> Job:
@@ -31,7 +61,7 @@ def job(number: int, created_at: float, seconds: float = 10.0) -> Job:
     )
 
 
-def asset_for(store: MemoryStore, owner: Job) -> Asset:
+def asset_for(store: Store, owner: Job) -> Asset:
     asset = Asset(
         id=new_asset_id(), filename="a.png", recipe=Recipe("tests.none", {}), available_at=0.0
     )
@@ -39,8 +69,8 @@ def asset_for(store: MemoryStore, owner: Job) -> Asset:
     return asset
 
 
-def test_beyond_max_jobs_the_oldest_go_first_with_their_files() -> None:
-    store = MemoryStore(VirtualClock(EPOCH), max_jobs=3)
+def test_beyond_max_jobs_the_oldest_go_first_with_their_files(open_store: OpenStore) -> None:
+    store, _ = open_store(3, DEFAULT_JOB_RETENTION)
     made = [job(n, EPOCH) for n in range(5)]
     files = []
     for each in made:
@@ -51,40 +81,43 @@ def test_beyond_max_jobs_the_oldest_go_first_with_their_files() -> None:
     assert store.counts() == {"jobs": 3, "assets": 3}
 
 
-def test_a_finished_job_goes_once_its_retention_has_passed_on_the_clock() -> None:
-    clock = VirtualClock(EPOCH)
-    store = MemoryStore(clock, max_jobs=100, job_retention=60)
+def test_a_finished_job_goes_once_its_retention_has_passed_on_the_clock(
+    open_store: OpenStore,
+) -> None:
+    store, clock = open_store(100, 60)
     first = job(1, EPOCH, seconds=10)  # finishes at +10, kept until +70
     store.put_job(first)
     clock.advance(69)
     store.put_job(job(2, clock.now()))
-    assert store.get_job(first.id) is first
+    assert store.get_job(first.id) == first  # ==: Redis gives back a copy, read from JSON
     clock.advance(1)
     store.put_job(job(3, clock.now()))
     assert store.get_job(first.id) is None
     assert store.counts()["jobs"] == 2
 
 
-def test_an_unfinished_job_is_kept_whatever_its_age_within_the_count() -> None:
-    clock = VirtualClock(EPOCH)
-    store = MemoryStore(clock, max_jobs=100, job_retention=1)
+def test_an_unfinished_job_is_kept_whatever_its_age_within_the_count(
+    open_store: OpenStore,
+) -> None:
+    store, clock = open_store(100, 1)
     slow = job(1, EPOCH, seconds=1000)
     store.put_job(slow)
     clock.advance(500)
     store.put_job(job(2, clock.now()))
-    assert store.get_job(slow.id) is slow
+    assert store.get_job(slow.id) == slow
 
 
-def test_the_limits_come_from_the_config_and_change_with_it() -> None:
-    app = create_app(emulator_config(max_jobs=2, job_retention=30))
-    store = app.state.runtime.store
-    assert (store.max_jobs, store.job_retention) == (2, 30)
-    with contract_client(app) as client:
-        config = client.get("/_emulator/config").json()["config"]
-        assert (config["max_jobs"], config["job_retention"]) == (2, 30)
-        config["max_jobs"] = 5
-        client.put("/_emulator/config", json=config).raise_for_status()
-    assert store.max_jobs == 5
+def test_the_limits_come_from_the_config_and_change_with_it(
+    open_client: Callable[[Config], TestClient],
+) -> None:
+    client = open_client(emulator_config(max_jobs=2, job_retention=30))
+    job_store = client.app.state.runtime.store  # type: ignore[attr-defined]
+    assert (job_store.max_jobs, job_store.job_retention) == (2, 30)
+    config = client.get("/_emulator/config").json()["config"]
+    assert (config["max_jobs"], config["job_retention"]) == (2, 30)
+    config["max_jobs"] = 5
+    client.put("/_emulator/config", json=config).raise_for_status()
+    assert job_store.max_jobs == 5
 
 
 @pytest.mark.parametrize(
@@ -111,14 +144,16 @@ def test_limits_out_of_range_are_refused(data: dict, where: str) -> None:
         ),
     ],
 )
-def test_a_dropped_job_and_its_files_answer_404(submit: str, body: dict, poll: str) -> None:
-    with contract_client(create_app(emulator_config(max_jobs=1))) as client:
-        first = client.post(submit, json=body, headers=AUTH).json()
-        first_id = first.get("id") or first["task_id"]
-        client.post("/_emulator/clock/advance", json={"seconds": 600})
-        done = client.get(poll.format(id=first_id), headers=AUTH).json()
-        urls = done.get("outputs") or [r["asset_url"] for r in done["results"]]
-        assert client.get(urls[0]).status_code == 200
-        client.post(submit, json=body, headers=AUTH).raise_for_status()  # drops the first
-        assert client.get(poll.format(id=first_id), headers=AUTH).status_code == 404
-        assert client.get(urls[0]).status_code == 404
+def test_a_dropped_job_and_its_files_answer_404(
+    submit: str, body: dict, poll: str, open_client: Callable[[Config], TestClient]
+) -> None:
+    client = open_client(emulator_config(max_jobs=1))
+    first = client.post(submit, json=body, headers=AUTH).json()
+    first_id = first.get("id") or first["task_id"]
+    client.post("/_emulator/clock/advance", json={"seconds": 600})
+    done = client.get(poll.format(id=first_id), headers=AUTH).json()
+    urls = done.get("outputs") or [r["asset_url"] for r in done["results"]]
+    assert client.get(urls[0]).status_code == 200
+    client.post(submit, json=body, headers=AUTH).raise_for_status()  # drops the first
+    assert client.get(poll.format(id=first_id), headers=AUTH).status_code == 404
+    assert client.get(urls[0]).status_code == 404
