@@ -73,8 +73,8 @@ class EmulatorApp(Starlette):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        # A shared store's per-request view: the epoch (clock offset, config version) is read
-        # once, with the request's first read (core/redis/link.py). Memory: nothing.
+        # A shared store's per-request view: what the request has read (the epoch, read once
+        # as its handler starts: core/runtime.py, runtime()). Memory: nothing.
         view = rt.backend.begin_request()
         try:
             await self._serve(rt, scope, receive, send)
@@ -111,7 +111,7 @@ class EmulatorApp(Starlette):
             status = None if tap.dropped else tap.status
             elapsed = time.perf_counter() - started
             # The request's start on the emulator's clock, read now: on a shared store the
-            # clock was read with the request's own first read, so this costs no round trip.
+            # handler has read the clock already, so this costs no round trip.
             try:
                 now = rt.clock.now() - (elapsed if rt.clock.mode == "real" else 0.0)
             except ApiError:  # the shared store is down (the answer said so): wall time

@@ -156,5 +156,3 @@ class MemoryStore:
         self._assets_of = dict(self._assets_of)
         self._peak = len(self._jobs)
 
-
-STORES: dict[str, type[MemoryStore]] = {"memory": MemoryStore}
