@@ -17,6 +17,9 @@ import httpx
 
 from clients import ASYNC_CLIENTS, SYNC_CLIENTS, AsyncEmulatorClock, EmulatorClock
 from clients.runners import AsyncShell, SyncShell
+from emulator.providers.aistudio3d.catalog import models as aistudio3d_models
+from emulator.providers.vertex.catalog import models as vertex_models
+from emulator.providers.vibedream.catalog import models as vibedream_models
 from emulator.testing.backends import Backend
 from emulator.testing.settings import EmulatorSettings, deep_merge
 
@@ -139,6 +142,37 @@ class ImagegenEmulator:
         entries = self._admin("GET", "/requests", params=params)["requests"]
         return list(reversed(entries))  # the journal answers newest first
 
+    def last_seq(self) -> int:
+        """The journal's newest entry's seq (0 when empty): where a test's own requests begin."""
+        entries = self._admin("GET", "/requests", params={"limit": "1"})["requests"]
+        return int(entries[0]["seq"]) if entries else 0
+
+    # ------------------------------------------------------------------ strict teardown
+
+    def unmet_expectations(self, since_seq: int = 0) -> list[str]:
+        """What a strict test fails on (README: strict): steps of scenarios (queued faults
+        too) never played, and requests after journal seq ``since_seq`` that met an unknown
+        endpoint or an unknown model, as lines ``METHOD path -> status (route, model)``."""
+        problems = []
+        for scenario in self._admin("GET", "/scenarios")["scenarios"]:
+            if scenario["remaining"]:
+                match = {k: v for k, v in scenario["match"].items() if v is not None}
+                problems.append(
+                    f"unused: scenario {scenario['id']} {scenario['name']!r} {match}:"
+                    f" {len(scenario['remaining'])} step(s) never played:"
+                    f" {'; '.join(map(step_text, scenario['remaining']))}"
+                )
+        for entry in self.requests():
+            if entry["seq"] <= since_seq:
+                continue
+            kind = unexpected(entry)
+            if kind is not None:
+                problems.append(
+                    f"{kind}: {entry['method']} {entry['path']} -> {entry['status']}"
+                    f" ({entry['route']}, {entry['model']})"
+                )
+        return problems
+
     # ------------------------------------------------------------------ config
 
     @property
@@ -240,6 +274,34 @@ class ImagegenEmulator:
 
     def __repr__(self) -> str:
         return f"ImagegenEmulator(base_url={self.base_url!r}, seed={self.seed})"
+
+
+def unexpected(entry: Mapping[str, Any]) -> str | None:
+    """Whether a journal entry was an unexpected request: "unknown endpoint" (no provider
+    route took it: the journal has no route), "unknown model" (a 404 naming a model that
+    the provider's catalog lacks), else None. Decided on the journal's data, not on the
+    answer's wording, which differs per provider."""
+    if entry["status"] == 404 and entry["route"] is None:
+        return "unknown endpoint"
+    model, provider = entry["model"], entry["provider"]
+    if entry["status"] == 404 and model is not None and model not in known_models(provider):
+        return "unknown model"
+    return None
+
+
+def step_text(step: Mapping[str, Any]) -> str:
+    """A scenario step as the admin API lists it, in one short phrase: ``fault=429``."""
+    return ", ".join(f"{name}={value}" for name, value in step.items())
+
+
+def known_models(provider: str | None) -> frozenset[str]:
+    catalogs = {
+        "vibedream": vibedream_models,
+        "vertex": vertex_models,
+        "3daistudio": aistudio3d_models,
+    }
+    catalog = catalogs.get(provider or "")
+    return frozenset(catalog()) if catalog else frozenset()
 
 
 def _client_class(table: Mapping[str, type[Any]], provider: str) -> type[Any]:

@@ -10,7 +10,9 @@ Fixtures:
 Both are an ImagegenEmulator (handle.py). Choose the profile and seed with
 ``@pytest.mark.imagegen(profile=..., seed=..., config={...})`` or ``--imagegen-profile`` and
 ``--imagegen-seed`` (settings.py has the precedence); replay recordings with
-``@pytest.mark.imagegen(replay="recordings/", replay_strict=True)``.
+``@pytest.mark.imagegen(replay="recordings/", replay_strict=True)``. ``strict=True`` (or
+``--imagegen-strict``) fails a test at teardown when a queued fault or scenario step went
+unused, or a request met an unknown endpoint or model.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from emulator.testing.settings import (
     EmulatorSettings,
     SettingsError,
     resolve,
+    resolve_strict,
 )
 
 MARKER = "imagegen"
@@ -48,15 +51,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help=f"seed of the imagegen fixtures' random choices (default: {DEFAULT_SEED})",
     )
+    group.addoption(
+        "--imagegen-strict",
+        action="store_true",
+        default=False,
+        help="fail a test at teardown when a queued fault or scenario step went unused or a"
+        " request met an unknown endpoint or model (the imagegen marker's strict= wins)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(profile=None, seed=None, config=None, replay=None, replay_strict=None):"
+        f"{MARKER}(profile=None, seed=None, config=None, replay=None, replay_strict=None,"
+        " strict=None):"
         " the imagegen_emulator and imagegen_server fixtures' profile, seed and config (a"
         " mapping in the config file's shape) for these tests; replay: recordings (a folder"
-        " of HAR files) to answer matching requests from, replay_strict: refuse the others",
+        " of HAR files) to answer matching requests from, replay_strict: refuse the others;"
+        " strict: fail at teardown on unused faults and unexpected requests",
     )
 
 
@@ -92,6 +104,7 @@ def imagegen_emulator(request: pytest.FixtureRequest) -> Iterator[ImagegenEmulat
     settings = _settings(request)
     with ImagegenEmulator(InProcess(create_app(settings.build())), settings) as emulator:
         yield emulator
+        _check_strict(request, emulator, since_seq=0)
 
 
 @pytest.fixture(scope="session")
@@ -112,4 +125,25 @@ def imagegen_server(
     server = imagegen_server_pool.get(settings)
     with ImagegenEmulator(OverHttp(server.base_url), settings) as emulator:
         emulator.reset()
+        # The reset emptied the journal; the seq still guards against another user's leftovers.
+        since_seq = emulator.last_seq() if _strict(request) else 0
         yield emulator
+        _check_strict(request, emulator, since_seq)
+
+
+def _strict(request: pytest.FixtureRequest) -> bool:
+    markers = [(mark.args, mark.kwargs) for mark in request.node.iter_markers(MARKER)]
+    return resolve_strict(bool(request.config.getoption("imagegen_strict")), markers)
+
+
+def _check_strict(
+    request: pytest.FixtureRequest, emulator: ImagegenEmulator, since_seq: int
+) -> None:
+    """At teardown, when strict: one failure listing every unused step and unexpected
+    request of this test (a reset at the next test's start forgets them)."""
+    if not _strict(request):
+        return
+    problems = emulator.unmet_expectations(since_seq)
+    if problems:
+        listing = "\n".join(f"  {line}" for line in problems)
+        pytest.fail(f"imagegen emulator (strict):\n{listing}", pytrace=False)

@@ -1,6 +1,10 @@
 """What emulator a test gets: its profile, seed and config, from the defaults, the command line
 (``--imagegen-profile``, ``--imagegen-seed``) and ``@pytest.mark.imagegen`` markers.
 
+``strict=True`` (or ``--imagegen-strict``; the closest marker giving it wins) fails a test at
+teardown when a scenario step or queued fault went unused or a request met an unknown endpoint
+or model (handle.py, ``unmet_expectations``).
+
 ``replay="recordings/"`` (a folder of HAR files, or one) and ``replay_strict=True`` are the
 config's ``[replay] folder`` and ``strict``: a test replaying other recordings gets a server of
 its own (``replay`` is RESTART_ONLY), and unreadable recordings fail it with one line.
@@ -26,7 +30,7 @@ DEFAULT_SEED = 0
 # What a running emulator cannot change (PUT /_emulator/config keeps them): a test that asks for
 # other values of these gets a server of its own.
 RESTART_ONLY = RESTART_ONLY_KEYS
-MARKER_ARGUMENTS = ("profile", "seed", "config", "replay", "replay_strict")
+MARKER_ARGUMENTS = ("profile", "seed", "config", "replay", "replay_strict", "strict")
 
 
 class SettingsError(ValueError):
@@ -106,6 +110,17 @@ def resolve(
         if replay:
             mapping = deep_merge(mapping, {"replay": replay})
     return EmulatorSettings(mapping)
+
+
+def resolve_strict(
+    option_strict: bool, markers: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]]
+) -> bool:
+    """Whether the test fails at teardown on unused faults and unexpected requests: the
+    closest marker's ``strict`` when one gives it, else ``--imagegen-strict``."""
+    for _args, kwargs in markers:
+        if kwargs.get("strict") is not None:
+            return bool(kwargs["strict"])
+    return option_strict
 
 
 def deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

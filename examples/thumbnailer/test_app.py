@@ -16,6 +16,10 @@ from PIL import Image as PILImage
 from emulator.testing import ImagegenEmulator
 from thumbnailer.app import Outcome, main, make_product_image, open_client
 
+# Strict: a test fails at teardown if a fault it queued was never met (the app made fewer
+# requests than the test thinks) or the app called an unknown endpoint or model.
+pytestmark = pytest.mark.imagegen(strict=True)
+
 PRODUCT = "a red running shoe"
 
 
