@@ -7,7 +7,7 @@ answered in that shape), and an example request for the start-up banner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from starlette.responses import Response
@@ -38,6 +38,8 @@ class Provider:
     # Route path parameters naming a job (a poll's): a shared store reads the job with the
     # request's first round trip.
     job_id_params: tuple[str, ...] = ()
+    # The ids of the models it serves (its catalog): what a request may name.
+    model_ids: Callable[[], Iterable[str]] = tuple
 
     def error_shape(self, path: str) -> ErrorShape | None:
         return next((shape for shape in self.error_shapes if shape.owns(path)), None)

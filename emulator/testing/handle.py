@@ -17,9 +17,7 @@ import httpx
 
 from clients import ASYNC_CLIENTS, SYNC_CLIENTS, AsyncEmulatorClock, EmulatorClock
 from clients.runners import AsyncShell, SyncShell
-from emulator.providers.aistudio3d.catalog import models as aistudio3d_models
-from emulator.providers.vertex.catalog import models as vertex_models
-from emulator.providers.vibedream.catalog import models as vibedream_models
+from emulator.providers import PROVIDERS
 from emulator.testing.backends import Backend
 from emulator.testing.settings import EmulatorSettings, deep_merge
 
@@ -295,13 +293,9 @@ def step_text(step: Mapping[str, Any]) -> str:
 
 
 def known_models(provider: str | None) -> frozenset[str]:
-    catalogs = {
-        "vibedream": vibedream_models,
-        "vertex": vertex_models,
-        "3daistudio": aistudio3d_models,
-    }
-    catalog = catalogs.get(provider or "")
-    return frozenset(catalog()) if catalog else frozenset()
+    """The models a provider serves (its registered catalog); none for an unknown provider."""
+    found = next((p for p in PROVIDERS if p.id == provider), None)
+    return frozenset(found.model_ids()) if found else frozenset()
 
 
 def _client_class(table: Mapping[str, type[Any]], provider: str) -> type[Any]:

@@ -1,6 +1,7 @@
 """3D AI Studio: Gemini 3 Pro generate and edit, then poll the task; credits and a wallet."""
 
 from emulator.providers.aistudio3d import urls
+from emulator.providers.aistudio3d.catalog import models
 from emulator.providers.aistudio3d.exceptions import render_error
 from emulator.providers.aistudio3d.responses import PROVIDER_ID
 from emulator.providers.base import ErrorShape, Provider
@@ -22,5 +23,6 @@ PROVIDER = Provider(
     routes=urls.routes,
     error_shapes=(ErrorShape(urls.PATH_PREFIXES, render_error, schema="error"),),
     example_curl=example_curl,
+    model_ids=lambda: models().keys(),
     job_id_params=("task_id",),
 )

@@ -3,6 +3,7 @@
 
 from emulator.providers.base import ErrorShape, Provider
 from emulator.providers.vertex import urls
+from emulator.providers.vertex.catalog import models
 from emulator.providers.vertex.responses import PROVIDER_ID
 from emulator.providers.vertex.surfaces import SURFACES
 
@@ -26,4 +27,5 @@ PROVIDER = Provider(
         for surface in SURFACES
     ),
     example_curl=example_curl,
+    model_ids=lambda: models().keys(),
 )

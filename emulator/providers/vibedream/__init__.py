@@ -2,6 +2,7 @@
 
 from emulator.providers.base import ErrorShape, Provider
 from emulator.providers.vibedream import urls
+from emulator.providers.vibedream.catalog import models
 from emulator.providers.vibedream.exceptions import render_error
 from emulator.providers.vibedream.responses import PROVIDER_ID
 
@@ -21,5 +22,6 @@ PROVIDER = Provider(
     routes=urls.routes,
     error_shapes=(ErrorShape(urls.PATH_PREFIXES, render_error, schema="error"),),
     example_curl=example_curl,
+    model_ids=lambda: models().keys(),
     job_id_params=("prediction_id",),
 )
