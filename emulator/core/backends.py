@@ -39,6 +39,11 @@ class Backend(Protocol):
     def journal(self, size: int) -> Any: ...
     def uploads(self, clock: Clock) -> Any: ...
     def counters(self) -> Any: ...
+    def start(self, config: Config) -> tuple[str, bool]:
+        """(the config in force as JSON, whether this start put `config` in force): a shared
+        store may hold one the running workers use, which this worker then adopts."""
+        ...
+
     def attach(self, runtime: Runtime) -> None:
         """Follow what other workers change (config, reset) on `runtime`."""
         ...
@@ -81,6 +86,9 @@ class MemoryBackend:
 
     def counters(self) -> Counters:
         return Counters()
+
+    def start(self, config: Config) -> tuple[str, bool]:
+        return "", True  # no other worker: this config is the one in force
 
     def attach(self, runtime: Runtime) -> None:
         pass

@@ -57,11 +57,9 @@ class Runtime:
         when this worker was started with the one the others were (see core/redis/backend.py).
         StoreUnavailable when that store cannot be reached."""
         backend = open_backend(config.store)
-        published = True
-        if backend.shared:
-            current, published = backend.start(config)  # type: ignore[attr-defined]
-            if not published:
-                config = config.adopt(current)
+        current, published = backend.start(config)
+        if not published:
+            config = config.adopt(current)
         clock = backend.clock(config)
         rng = SeededRandom(config.seed)
         seed = rng.seed
