@@ -19,7 +19,7 @@ serve: $(STAMP)
 	$(BIN)/imagegen-emulator serve $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check emulator contracts clients tests bench examples
+	$(BIN)/ruff check emulator contracts clients tests bench examples docs/hooks
 
 test: lint
 	$(BIN)/pytest -n auto -m "not slow" $(ARGS)
