@@ -1,9 +1,10 @@
 """vibedream (seeds 000 and 003): submit to a model, poll the prediction, download its outputs.
 
 ``generate`` defaults to ``z-image-turbo`` and ``edit`` to ``nano-banana-pro-edit``; any other
-model on the same protocol works with ``model=``. The model's documented parameters go through
-as keyword arguments, unchanged: ``size="1024*768"``, ``output_format="webp"``, ``seed=7``,
-``aspect_ratio="16:9"``, ``resolution="2k"``...
+model on the same protocol works with ``model=`` (``flux-dev``, ``seedream-v4.5``,
+``nano-banana-edit``...). The model's documented parameters go through as keyword arguments,
+unchanged: ``size="1024*768"``, ``output_format="webp"``, ``seed=7``, ``aspect_ratio="16:9"``,
+``resolution="2k"``...
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ EDIT_MODEL = "nano-banana-pro-edit"
 # The documented failure: "Your request was flagged by content moderation. ..."
 _MODERATED = re.compile(r"moderation", re.IGNORECASE)
 _DONE = ("completed", "failed")
+# The models whose page takes one input image as `image` (a string) rather than `images`.
+SINGLE_IMAGE_MODELS = frozenset({"z-image-turbo", "flux-dev", "image-upscaler"})
 
 
 class VibedreamProtocol(ProviderProtocol):
@@ -65,6 +68,10 @@ class VibedreamProtocol(ProviderProtocol):
         on_progress: ProgressCallback | None,
     ) -> Flow[GenerationResult]:
         urls = [data_uri(image) for image in as_list(images)]
+        if model in SINGLE_IMAGE_MODELS:
+            if len(urls) != 1:
+                raise ValueError(f"{model} takes one input image (image), got {len(urls)}")
+            return self._predict(model, {"prompt": prompt, "image": urls[0], **params}, on_progress)
         return self._predict(model, {"prompt": prompt, "images": urls, **params}, on_progress)
 
     def _predict(

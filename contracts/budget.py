@@ -43,9 +43,27 @@ DEFAULT_LIMITS: dict[Unit, Decimal] = {Unit.CENTS: Decimal(75), Unit.CREDITS: De
 # The providers' list prices (seeds 000-003, DESIGN.md section 3), as data.
 PRICES: dict[str, dict[str, Any]] = {
     "vibedream": {
-        # costCents per prediction, by the model's pricing parameter ("*": any value).
+        # costCents per output, by the model's pricing parameter ("*": any value); "count":
+        # the parameter asking for several outputs, each charged. Beyond the seeds the prices
+        # are those MODELS.md states or infers, or assumed (emulator/providers/vibedream/
+        # models.json says which); the checks' budget errs high with them.
         "z-image-turbo": {"param": None, "cents": {"*": 1}},
         "nano-banana-pro-edit": {"param": "resolution", "cents": {"1k": 16, "2k": 16, "4k": 24}},
+        "nano-banana-edit": {"param": None, "cents": {"*": 5}},
+        "edit-ultra": {"param": "resolution", "cents": {"1k": 16, "2k": 16, "4k": 24}},
+        "gpt-image-edit": {"param": None, "cents": {"*": 3}},
+        "gpt-image-1": {"param": None, "cents": {"*": 3}},
+        "dall-e-3": {"param": None, "cents": {"*": 9}},
+        "flux-dev": {"param": None, "cents": {"*": 2}, "count": "num_images"},
+        "flux-2-pro-edit": {"param": None, "cents": {"*": 7}},
+        "flux-2-klein-9b-edit": {"param": None, "cents": {"*": 2}},
+        "flux-2-turbo": {"param": None, "cents": {"*": 2}},
+        "seedream-v4-edit": {"param": None, "cents": {"*": 3}},
+        "seedream-v4.5": {"param": None, "cents": {"*": 5}},
+        "edit-sequential": {"param": None, "cents": {"*": 4}, "count": "max_images"},
+        "seedream-v3-1": {"param": None, "cents": {"*": 3}},
+        "grok-imagine": {"param": None, "cents": {"*": 3}},
+        "image-upscaler": {"param": None, "cents": {"*": 2}},
     },
     "vertex": {
         # US dollars per million tokens; tokens per image; the most thinking a call reports.
@@ -124,9 +142,13 @@ def _vibedream_cents(model: str, fields: Mapping[str, Any]) -> Decimal:
         return Decimal(max(max(e["cents"].values()) for e in table.values()))
     prices = entry["cents"]
     value = fields.get(entry["param"]) if entry["param"] else "*"
-    return Decimal(
-        prices[value] if isinstance(value, str) and value in prices else max(prices.values())
-    )
+    if isinstance(value, str) and value.lower() in prices:
+        value = value.lower()  # a by-example model's range is unknown: 4K may be 4k there
+    cents = prices[value] if isinstance(value, str) and value in prices else max(prices.values())
+    count = fields.get(entry["count"], 1) if "count" in entry else 1
+    # A count that is not a positive whole number is priced as one (a refusal costs nothing).
+    count = count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1
+    return Decimal(cents * count)
 
 
 def _vertex_model(model: str) -> Mapping[str, Any]:

@@ -453,3 +453,42 @@ def test_stream_is_for_vertex_only(capsys: pytest.CaptureFixture[str], tmp_path:
     )
     assert code == ExitCode.USAGE
     assert_one_error_line(err, "--stream is for --provider vertex")
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(
+    ("model", "params", "image", "expected"),
+    [
+        # Models documented by example only (issue 21): any id of the table goes through.
+        ("flux-dev", ["num_images=2", "size=640*480"], False, [("jpeg", (640, 480))] * 2),
+        ("seedream-v4.5", ["size=1024*576"], False, [("jpeg", (1024, 576))]),
+        # image-upscaler takes one `image` (not `images`): the client sends it so.
+        (
+            "image-upscaler",
+            ["target_resolution=2k", "output_format=png"],
+            True,
+            [("png", (2048, 1024))],
+        ),
+    ],
+)
+def test_generate_takes_any_vibedream_model(
+    capsys: pytest.CaptureFixture[str],
+    base_url: str,
+    tmp_path: Path,
+    model: str,
+    params: list[str],
+    image: bool,
+    expected: list[tuple[str, tuple[int, int]]],
+) -> None:
+    options = [opt for param in params for opt in ("--param", param)]
+    if image:
+        source = tmp_path / "wide.png"
+        PILImage.new("RGB", (200, 100), (10, 120, 200)).save(source)
+        options += ["--image", str(source)]
+    code, out, err = generate(
+        capsys,
+        *("--provider", "vibedream", "--model", model, "--prompt", "a red fox"),
+        *("--out", str(tmp_path / "out"), "--base-url", base_url, *options),
+    )
+    assert code == ExitCode.OK, err
+    assert [(fmt, size) for _, fmt, size in saved(out)] == expected

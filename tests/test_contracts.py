@@ -18,6 +18,15 @@ from contracts import ContractError
 VD = "vibedream"
 NANO = "request.nano-banana-pro-edit"
 ZIT = "request.z-image-turbo"
+# The seed models, then those documented by example only (provider-facts/MODELS.md 1.2).
+VD_MODELS = (
+    "nano-banana-pro-edit",
+    "z-image-turbo",
+    *("nano-banana-edit", "edit-ultra", "gpt-image-edit", "gpt-image-1", "dall-e-3"),
+    *("flux-dev", "flux-2-pro-edit", "flux-2-klein-9b-edit", "flux-2-turbo"),
+    *("seedream-v4-edit", "seedream-v4.5", "edit-sequential", "seedream-v3-1"),
+    *("grok-imagine", "image-upscaler"),
+)
 SEEDS = Path(__file__).parent / "fixtures" / "seeds" / VD
 # The provider's documents, when this checkout sits next to them (skipped otherwise).
 SEED_DOCUMENTS = {
@@ -164,13 +173,8 @@ def test_providers() -> None:
 
 
 def test_schema_names() -> None:
-    assert contracts.schema_names(VD) == [
-        "error",
-        "prediction",
-        NANO,
-        ZIT,
-        "submit-response",
-    ]
+    requests = sorted(f"request.{model}" for model in VD_MODELS)
+    assert contracts.schema_names(VD) == ["error", "prediction", *requests, "submit-response"]
     assert [(VD, name) for name in contracts.schema_names(VD)] == [
         entry for entry in all_schemas() if entry[0] == VD
     ]
@@ -1047,7 +1051,7 @@ def test_operations_table() -> None:
         "bearer",
     )
     assert submit.request_param == "model"
-    assert submit.request_schemas == {"nano-banana-pro-edit": NANO, "z-image-turbo": ZIT}
+    assert submit.request_schemas == {model: f"request.{model}" for model in VD_MODELS}
     assert (get.method, get.path, get.request_param, get.request_schemas) == (
         "GET",
         "/api/v1/predictions/{id}",
@@ -1098,7 +1102,8 @@ def test_request_schema() -> None:
     submit = next(op for op in contracts.operations(VD) if op.operation_id == "submitPrediction")
     assert submit.request_schema({"model": "z-image-turbo"}) == ZIT
     assert submit.request_schema({"model": "nano-banana-pro-edit"}) == NANO
-    assert submit.request_schema({"model": "flux-dev"}) is None
+    assert submit.request_schema({"model": "flux-dev"}) == "request.flux-dev"
+    assert submit.request_schema({"model": "no-such-model"}) is None
     assert submit.request_schema() is None
     get = next(op for op in contracts.operations(VD) if op.operation_id == "getPrediction")
     assert get.request_schema({"id": UUID}) is None

@@ -248,9 +248,13 @@ def test_links_lead_to_the_poll(document: dict[str, Any]) -> None:
             names = {param["name"] for param in target["parameters"]}
             assert set(link["parameters"]) <= names
             followed[operation["operationId"]] = link["operationId"]
+    # One vibedream submit per served model (nano-banana-pro-edit -> ...NanoBananaProEdit).
+    camel = {
+        m: "".join(w[:1].upper() + w[1:] for w in re.split(r"[^a-z0-9]+", m))
+        for m in vibedream_models()
+    }
     assert followed == {
-        "submitPredictionNanoBananaProEdit": "getPrediction",
-        "submitPredictionZImageTurbo": "getPrediction",
+        **{f"submitPrediction{name}": "getPrediction" for name in camel.values()},
         "generateImage": "getTaskStatus",
         "editImage": "getTaskStatus",
     }

@@ -109,7 +109,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "parameters (--param, values read as JSON when they can be, else as text):\n"
         "  vibedream   z-image-turbo (default): size, output_format, seed, strength, image;\n"
         "              nano-banana-pro-edit (default with --image): aspect_ratio, resolution,"
-        " output_format\n"
+        " output_format;\n"
+        "              --model flux-dev, seedream-v4.5, nano-banana-edit, image-upscaler, ...:"
+        " the fields of\n"
+        "              the model's example body (contracts/vibedream/request.MODEL.json)\n"
         "  vertex      aspect_ratio, image_size, any generationConfig field"
         ' (seed=7, imageConfig=\'{"outputMimeType": "image/jpeg"}\')\n'
         "  3daistudio  output_format, aspect_ratio, resolution, num_images\n\n"

@@ -28,7 +28,7 @@ from emulator.core.recipes import Recipe, register
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.validation import check
 from emulator.core.wallets import Charge, money
-from emulator.providers.vibedream.catalog import Model, models
+from emulator.providers.vibedream.catalog import Model, Tier, models
 
 PROVIDER_ID = "vibedream"
 IMAGE_RECIPE = "vibedream.image"  # the recipe kind of an output file
@@ -75,15 +75,18 @@ async def submit(request: Request) -> JSONResponse:
     decoded = await decode_image_uris(inline, INPUT_FORMATS, rt.images.limiter)
 
     documented = documented_params(model, params)
-    # Only the first input shows; the recipe keeps its small stand-in for the output's size
-    # (the size image_spec computes, from the same parameters), not megabytes of input.
-    stand_in = None
-    if decoded:
-        stand_in = await rt.images.stand_in(decoded[0][0], *model.dimensions(documented))
-    now = rt.clock.now()
+    # What the pictures are, from the table's rules (a 400 for what no rule can size): the
+    # first inline input sets the size where the model follows its input.
+    width, height = model.dimensions(documented, decoded[0][1] if decoded else None)
+    fmt = model.output_format(params)
+    count = model.count(params)
     tier = model.tier(params)
+    # Only the first input shows; the recipe keeps its small stand-in for the output's size,
+    # not megabytes of input.
+    stand_in = await rt.images.stand_in(decoded[0][0], width, height) if decoded else None
+    now = rt.clock.now()
     duration = rt.config.job_duration(PROVIDER_ID, model.id) or tier.duration
-    verdict = await rt.moderator.screen(params["prompt"], PROVIDER_ID, model.id)
+    verdict = await rt.moderator.screen(params.get("prompt", ""), PROVIDER_ID, model.id)
     job = Job(
         id=rt.rng.uuid4(),
         provider=PROVIDER_ID,
@@ -99,17 +102,27 @@ async def submit(request: Request) -> JSONResponse:
     )
     settle(job, decision.fate, MODERATION_FAILURE)
     seed = chosen_seed(model, documented, rt)
-    fmt = params["output_format"]
     ttl = rt.config.setting(PROVIDER_ID, model.id, "asset_ttl")
-    asset = Asset(
-        id=new_asset_id(),
-        filename=f"{int(now * 1000)}-0.{fmt}",
-        recipe=image_recipe(model, documented, stand_in, seed),
-        available_at=job.finishes_at,
-        expires_at=job.finishes_at + ttl if ttl else None,
-    )
-    job.outputs.append(asset.id)
-    rt.store.put_asset(asset, job)
+    for index in range(count):
+        # The outputs of one request differ by their index (seed 000 names the first `-0`).
+        asset = Asset(
+            id=new_asset_id(),
+            filename=f"{int(now * 1000)}-{index}.{fmt}",
+            recipe=image_recipe(
+                model,
+                documented,
+                stand_in,
+                None if seed is None else seed + index,
+                size=(width, height),
+                fmt=fmt,
+                index=index,
+            ),
+            available_at=job.finishes_at,
+            expires_at=job.finishes_at + ttl if ttl else None,
+        )
+        job.outputs.append(asset.id)
+        rt.store.put_asset(asset, job)
+    cost_cents = price_cents(rt, model, tier) * count
     # Charged on submit, with the job (402, nothing stored, when the balance is short); a
     # prediction that fails gives it back.
     rt.store.put_job(
@@ -117,7 +130,7 @@ async def submit(request: Request) -> JSONResponse:
         Charge(
             PROVIDER_ID,
             owner,
-            money(tier.cost_cents),
+            money(cost_cents),
             default=rt.config.wallet_balance(PROVIDER_ID),
             refund_at=job.finishes_at if job.failure else None,
         ),
@@ -127,11 +140,18 @@ async def submit(request: Request) -> JSONResponse:
             "id": job.id,
             "status": "processing",
             "statusUrl": f"{public_base_url(request)}/api/v1/predictions/{job.id}",
-            "estimatedTime": tier.estimated_time,
-            "costCents": tier.cost_cents,
+            "estimatedTime": rt.config.setting(PROVIDER_ID, model.id, "estimated_time")
+            or tier.estimated_time,
+            "costCents": cost_cents,
             "createdAt": iso8601(now),
         }
     )
+
+
+def price_cents(rt: Runtime, model: Model, tier: Tier) -> int:
+    """The cents of one output: the config's `cost_cents` for the model, else the table's."""
+    override = rt.config.setting(PROVIDER_ID, model.id, "cost_cents")
+    return tier.cost_cents if override is None else int(override)
 
 
 async def get_prediction(request: Request) -> JSONResponse:
@@ -185,34 +205,72 @@ def _shorten(value: Any) -> Any:
 def chosen_seed(model: Model, documented: Mapping[str, Any], rt: Runtime) -> int | None:
     """The model's seed, or a draw from the seeded generator for -1 (drawn now, so the order of
     draws follows the order of requests); None for models without a seed."""
-    if model.seed_param is None:
+    seed = documented.get(model.seed_param) if model.seed_param else None
+    if seed is None:
         return None
-    seed = documented[model.seed_param]
     return rt.rng.randint(0, 2**31 - 1) if seed == -1 else int(seed)
 
 
 def image_recipe(
-    model: Model, params: Mapping[str, Any], source: bytes | None, seed: int | None
+    model: Model,
+    params: Mapping[str, Any],
+    source: bytes | None,
+    seed: int | None,
+    *,
+    size: tuple[int, int],
+    fmt: str,
+    index: int = 0,
 ) -> Recipe:
     """An output's picture as data: image_spec's arguments, the model by its id; `source` is
-    the input's stand-in (images.source_stand_in) for the output's size."""
+    the input's stand-in (images.source_stand_in) for the output's size. The size and format
+    are kept as chosen at submit (a size may follow an input image the job does not keep)."""
     return Recipe(
-        IMAGE_RECIPE, {"model": model.id, "params": params, "source": source, "seed": seed}
+        IMAGE_RECIPE,
+        {
+            "model": model.id,
+            "params": params,
+            "source": source,
+            "seed": seed,
+            "size": list(size),
+            "format": fmt,
+            "index": index,
+        },
     )
 
 
 def build_image(recipe: Mapping[str, Any]) -> ImageSpec:
-    return image_spec(models()[recipe["model"]], recipe["params"], recipe["source"], recipe["seed"])
+    model = models()[recipe["model"]]
+    params = recipe["params"]
+    # A recipe stored before sizes and formats were kept in it: computed as they were then.
+    size = recipe.get("size") or model.dimensions(params)
+    fmt = recipe.get("format") or model.output_format(params)
+    return image_spec(
+        model,
+        params,
+        recipe["source"],
+        recipe["seed"],
+        size=(size[0], size[1]),
+        fmt=fmt,
+        index=recipe.get("index", 0),
+    )
 
 
 def image_spec(
-    model: Model, params: Mapping[str, Any], source: bytes | None, seed: int | None
+    model: Model,
+    params: Mapping[str, Any],
+    source: bytes | None,
+    seed: int | None,
+    *,
+    size: tuple[int, int],
+    fmt: str,
+    index: int = 0,
 ) -> ImageSpec:
     """`params` are the documented parameters (inline images shortened): all a picture needs,
-    and small enough to keep until the first download. `seed` None: hash the parameters."""
+    and small enough to keep until the first download. `seed` None: hash the parameters (plus
+    the output's index, so the images of one request differ)."""
     if seed is None:
-        seed = seed_from(params)
-    width, height = model.dimensions(params)
+        seed = seed_from(params) + index
+    width, height = size
     references = model.input_images(params)
     edit_note = None
     if references:
@@ -222,17 +280,19 @@ def image_spec(
         more = f" +{len(references) - 3} more" if len(references) > 3 else ""
         edit_note = f"edit of {names}{more}"
     source_weight = model.source_weight
-    if model.strength_param:
-        # strength is how much the reference is transformed: 1 keeps nothing of it.
-        source_weight = 1.0 - float(params[model.strength_param])
+    strength = params.get(model.strength_param) if model.strength_param else None
+    if strength is not None:
+        # strength is how much the reference is transformed: 1 keeps nothing of it (clamped:
+        # a type-only model's range is unknown).
+        source_weight = 1.0 - min(1.0, max(0.0, float(strength)))
     return request_picture(
         provider=PROVIDER_ID,
         model=model.id,
         model_label=f"{model.name} ({model.id})",
-        prompt=params["prompt"],
+        prompt=params.get("prompt", ""),
         width=width,
         height=height,
-        format=params["output_format"],
+        format=fmt,
         seed=seed,
         edit_note=edit_note,
         extra_metadata=(("parameters", json.dumps(params, sort_keys=True)),),
