@@ -26,7 +26,14 @@ from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import NAMES, Fault, canonical_name
-from emulator.core.http import JSONResponse, bearer_token, query_params, read_json, whole_number
+from emulator.core.http import (
+    JSONResponse,
+    bearer_token,
+    query_params,
+    read_json,
+    route_path,
+    whole_number,
+)
 from emulator.core.journal import FILTERS
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.scenarios import ScenarioError, Scenarios
@@ -248,7 +255,7 @@ def admin_allowed(request: Request, token: str | None) -> bool:
     to make its own requests."""
     if token is None:
         return True
-    if request.scope["path"] == DASHBOARD_PAGE and request.method in ("GET", "HEAD"):
+    if route_path(request.scope) == DASHBOARD_PAGE and request.method in ("GET", "HEAD"):
         return True
     given = request.headers.get("x-emulator-admin-token") or bearer_token(request) or ""
     return hmac.compare_digest(given.encode(), token.encode())

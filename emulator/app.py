@@ -18,6 +18,7 @@ from emulator.core import assets
 from emulator.core.delivery import ResponseTap
 from emulator.core.errors import ApiError
 from emulator.core.faults import DECISION_SCOPE_KEY
+from emulator.core.http import route_path
 from emulator.core.runtime import Runtime
 from emulator.core.streams import StreamCut
 from emulator.cors import CorsPolicy
@@ -93,7 +94,8 @@ class EmulatorApp(Starlette):
 
     async def _serve(self, rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
         cors_dispatch, cors_admin = self._cors_for(rt.config)
-        if scope["path"].startswith(admin.PREFIX):
+        path = route_path(scope)  # under serve --root-path, uvicorn's path starts with it
+        if path.startswith(admin.PREFIX):
             if request_logger.isEnabledFor(logging.DEBUG):
                 await self._logged_admin(scope, receive, send, cors_admin)
             else:
@@ -103,7 +105,7 @@ class EmulatorApp(Starlette):
         tap = ResponseTap(scope, send, rt.clock)
         try:
             try:
-                if scope["path"].startswith(self.cors_path_prefixes):
+                if path.startswith(self.cors_path_prefixes):
                     await cors_dispatch(scope, receive, tap.send)
                 else:
                     await self._dispatch(scope, receive, tap.send)
@@ -116,7 +118,7 @@ class EmulatorApp(Starlette):
             if decision is not None:
                 provider: str | None = decision.provider
             else:
-                owner = error_shape_for_path(scope["path"])
+                owner = error_shape_for_path(path)
                 provider = owner[0].id if owner else None
             status = None if tap.dropped else tap.status
             elapsed = time.perf_counter() - started

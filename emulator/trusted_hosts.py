@@ -36,7 +36,9 @@ MAX_REMEMBERED = 256
 def is_loopback_host(host: str) -> bool:
     """Whether a Host header (host[:port]) names a loopback IP address: 127.0.0.0/8 or [::1]."""
     try:
-        name = urlsplit(f"//{host}").hostname
+        parts = urlsplit(f"//{host}")
+        parts.port  # noqa: B018 (read to refuse a port that is no number)
+        name = parts.hostname
         return name is not None and ipaddress.ip_address(name).is_loopback
     except ValueError:  # not an IP literal, or a malformed one
         return False
@@ -45,7 +47,7 @@ def is_loopback_host(host: str) -> bool:
 class TrustedHosts:
     """`app` behind the Host check of `allowed_hosts` (None: none, any name is served)."""
 
-    __slots__ = ("app", "middleware", "_admitted")
+    __slots__ = ("_admitted", "app", "middleware")
 
     def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str] | None) -> None:
         self.app = app
