@@ -20,13 +20,20 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from emulator import dashboard
+from emulator import config_keys, dashboard
 from emulator.config import Config, ConfigError
 from emulator.core.auth import fingerprint
 from emulator.core.clock import iso8601
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import NAMES, Fault, canonical_name
-from emulator.core.http import JSONResponse, bearer_token, query_params, read_json, whole_number
+from emulator.core.http import (
+    JSONResponse,
+    bearer_token,
+    query_params,
+    read_json,
+    route_path,
+    whole_number,
+)
 from emulator.core.journal import FILTERS
 from emulator.core.runtime import Runtime, runtime
 from emulator.core.scenarios import ScenarioError, Scenarios
@@ -126,10 +133,13 @@ async def replace_config(request: Request) -> JSONResponse:
     if not isinstance(body, dict):
         raise ApiError(ErrorKind.INVALID_REQUEST, "Send the config as a JSON object.")
     try:
+        # A key shown by its fingerprint (config_view) sent back: the key in force.
+        body = config_keys.restored(body, rt.config.to_mapping())
         config = Config.from_mapping(body)
         Scenarios().load(config.scenarios, rt.provider_ids, "scenarios")  # a dry run
-    except (ConfigError, ScenarioError) as exc:
-        raise ApiError(ErrorKind.INVALID_REQUEST, f"config: {exc}") from None
+    except (ConfigError, ScenarioError, config_keys.UnknownFingerprint) as exc:
+        message = config_keys.redacted(str(exc), config_keys.keys_in(body))
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"config: {message}") from None
     # Who may reach the admin API (its token, the origins of pages allowed to call it) is
     # decided at start-up, not through the API itself (Runtime.apply_config keeps them).
     rt.apply_config(config)
@@ -137,7 +147,8 @@ async def replace_config(request: Request) -> JSONResponse:
 
 
 def config_view(config: Config) -> dict[str, object]:
-    return {"config": config.to_mapping()}
+    """The config in its file shape, its keys by fingerprint (config_keys.py)."""
+    return {"config": config_keys.masked(config.to_mapping())}
 
 
 async def get_scenarios(request: Request) -> JSONResponse:
@@ -233,13 +244,18 @@ async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
     await render_error(error)(scope, receive, send)
 
 
+def refuse_cross_site(reason: str) -> JSONResponse:
+    """403 to a request a browser sent from another page (cross_site.py)."""
+    return render_error(ApiError(ErrorKind.PERMISSION_DENIED, reason))
+
+
 def admin_allowed(request: Request, token: str | None) -> bool:
     """Whether an admin request carries the token (always, when none is configured). The
     dashboard's page is open: it is the same static file for everyone, and asks for the token
     to make its own requests."""
     if token is None:
         return True
-    if request.scope["path"] == DASHBOARD_PAGE and request.method in ("GET", "HEAD"):
+    if route_path(request.scope) == DASHBOARD_PAGE and request.method in ("GET", "HEAD"):
         return True
     given = request.headers.get("x-emulator-admin-token") or bearer_token(request) or ""
     return hmac.compare_digest(given.encode(), token.encode())

@@ -18,9 +18,11 @@ from emulator.core import assets
 from emulator.core.delivery import ResponseTap
 from emulator.core.errors import ApiError
 from emulator.core.faults import DECISION_SCOPE_KEY
+from emulator.core.http import route_path
 from emulator.core.runtime import Runtime
 from emulator.core.streams import StreamCut
 from emulator.cors import CorsPolicy
+from emulator.cross_site import cross_site_refusal
 from emulator.error_handlers import EXCEPTION_HANDLERS
 from emulator.providers import (
     PROVIDERS,
@@ -32,6 +34,7 @@ from emulator.replay import Player
 from emulator.request_log import log_request
 from emulator.request_log import logger as request_logger
 from emulator.routing import Endpoint, ExceptionHandler, ProviderRoutes, exception_handler
+from emulator.trusted_hosts import TrustedHosts
 
 
 class EmulatorApp(Starlette):
@@ -39,7 +42,9 @@ class EmulatorApp(Starlette):
     fault (core/delivery.py), then a line in the journal and in the request log
     (request_log.py). Done here, outside Starlette's own error handling, so a dropped
     connection is not mistaken for a crash. CORS (cors.py) wraps the dispatch to either path,
-    inside the delivery fault, so a preflight, a fault and a crash all carry its headers."""
+    inside the delivery fault, so a preflight, a fault and a crash all carry its headers. The
+    Host check (trusted_hosts.py) comes before all of it, on every request; the admin API
+    refuses cross-site browser requests (cross_site.py) before it asks for the token."""
 
     def __init__(
         self,
@@ -47,6 +52,7 @@ class EmulatorApp(Starlette):
         other_routes: Sequence[BaseRoute],
         exception_handlers: Mapping[Any, ExceptionHandler],
         cors_path_prefixes: tuple[str, ...] = (),
+        allowed_hosts: Sequence[str] | None = None,
     ) -> None:
         # Provider routes first: the router tries routes in order, and they carry the traffic.
         super().__init__(
@@ -58,6 +64,8 @@ class EmulatorApp(Starlette):
         self._cors_dispatch = CorsPolicy(self._dispatch, ())
         self._cors_admin = CorsPolicy(self._admin, ())
         self.replay: Player | None = None  # answers recorded requests (serve --replay)
+        # Restart-only (config.RESTART_ONLY): built once.
+        self._trusted_hosts = TrustedHosts(self._serve_http, allowed_hosts)
 
     def _cors_for(self, config: Config) -> tuple[CorsPolicy, CorsPolicy]:
         """The provider dispatch and the admin API behind the CORS policies of `config`,
@@ -69,10 +77,13 @@ class EmulatorApp(Starlette):
         return self._cors_dispatch, self._cors_admin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rt: Runtime = self.state.runtime
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        await self._trusted_hosts(scope, receive, send)
+
+    async def _serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt: Runtime = self.state.runtime
         # A shared store's per-request view: what the request has read (the epoch, read once
         # as its handler starts: core/runtime.py, runtime()). Memory: nothing.
         view = rt.backend.begin_request()
@@ -83,7 +94,8 @@ class EmulatorApp(Starlette):
 
     async def _serve(self, rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
         cors_dispatch, cors_admin = self._cors_for(rt.config)
-        if scope["path"].startswith(admin.PREFIX):
+        path = route_path(scope)  # under serve --root-path, uvicorn's path starts with it
+        if path.startswith(admin.PREFIX):
             if request_logger.isEnabledFor(logging.DEBUG):
                 await self._logged_admin(scope, receive, send, cors_admin)
             else:
@@ -93,7 +105,7 @@ class EmulatorApp(Starlette):
         tap = ResponseTap(scope, send, rt.clock)
         try:
             try:
-                if scope["path"].startswith(self.cors_path_prefixes):
+                if path.startswith(self.cors_path_prefixes):
                     await cors_dispatch(scope, receive, tap.send)
                 else:
                     await self._dispatch(scope, receive, tap.send)
@@ -106,7 +118,7 @@ class EmulatorApp(Starlette):
             if decision is not None:
                 provider: str | None = decision.provider
             else:
-                owner = error_shape_for_path(scope["path"])
+                owner = error_shape_for_path(path)
                 provider = owner[0].id if owner else None
             status = None if tap.dropped else tap.status
             elapsed = time.perf_counter() - started
@@ -166,7 +178,11 @@ class EmulatorApp(Starlette):
             raise crash
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if admin.admin_allowed(Request(scope), self.state.runtime.config.admin_token):
+        config = self.state.runtime.config
+        refusal = cross_site_refusal(scope, config.admin_allowed_origins)
+        if refusal is not None:
+            await admin.refuse_cross_site(refusal)(scope, receive, send)
+        elif admin.admin_allowed(Request(scope), config.admin_token):
             await super().__call__(scope, receive, send)
         else:
             await admin.refuse(scope, receive, send)
@@ -204,6 +220,7 @@ def create_app(config: Config | None = None) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         # Output files too: a browser app shows or downloads what it generated.
         cors_path_prefixes=(*provider_path_prefixes(), assets.ASSET_PREFIX + "/"),
+        allowed_hosts=runtime.config.allowed_hosts,
     )
     app.state.runtime = runtime
     runtime.job_id_params = job_id_params()

@@ -55,6 +55,7 @@ RESTART_ONLY = (
     "store",
     "admin_token",
     "admin_allowed_origins",
+    "allowed_hosts",
     "replay_folder",
     "replay_strict",
     "replay_match",
@@ -63,7 +64,7 @@ RESTART_ONLY = (
 
 
 # The same settings as they are named in the file (and in to_mapping()).
-RESTART_ONLY_KEYS = ("seed", "clock", "clock_start", "store", "admin", "replay")
+RESTART_ONLY_KEYS = ("seed", "clock", "clock_start", "store", "admin", "allowed_hosts", "replay")
 
 
 class ConfigError(ValueError):
@@ -91,6 +92,9 @@ class Config:
     # Origins whose pages may call the provider routes ("*": any) and the admin API.
     cors_allowed_origins: list[str] = field(default_factory=lambda: [*DEFAULT_CORS_ALLOWED_ORIGINS])
     admin_allowed_origins: list[str] = field(default_factory=list)
+    # Host names served besides loopback ones (trusted_hosts.py); None: any name. `serve` on a
+    # loopback address makes it [] when the file says nothing.
+    allowed_hosts: list[str] | None = None
     # [replay]: answer requests from recordings (emulator/replay/); None: no replay.
     replay_folder: str | None = None
     replay_strict: bool = False  # refuse what no recording matches
@@ -139,6 +143,7 @@ class Config:
                 data.get("cors", {}).get("allowed_origins", DEFAULT_CORS_ALLOWED_ORIGINS)
             ),
             admin_allowed_origins=list(data.get("admin", {}).get("allowed_origins", [])),
+            allowed_hosts=None if "allowed_hosts" not in data else list(data["allowed_hosts"]),
             replay_folder=replay.get("folder"),
             replay_strict=bool(replay.get("strict", False)),
             replay_match=list(replay.get("match", REPLAY_MATCH)),
@@ -164,8 +169,9 @@ class Config:
 
     def to_mapping(self) -> dict[str, Any]:
         """The config in its file shape (JSON-able), for the admin API. The admin token and
-        the store's password are never shown; the keys are, as the operator wrote them into
-        the file. `serve --workers` passes the rest on itself (commands/serve.py)."""
+        the store's password are left out; the keys are in, as the operator wrote them into
+        the file (the admin API shows them by fingerprint: config_keys.py). `serve --workers`
+        passes the rest on itself (commands/serve.py)."""
         out: dict[str, Any] = {
             "profile": self.profile,
             "clock": self.clock,
@@ -183,6 +189,8 @@ class Config:
         }
         if self.admin_allowed_origins:
             out["admin"] = {"allowed_origins": self.admin_allowed_origins}
+        if self.allowed_hosts is not None:
+            out["allowed_hosts"] = self.allowed_hosts
         if self.seed is not None:
             out["seed"] = self.seed
         if self.clock_start is not None:

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from PIL import Image
 
-from tests.browser import BROWSER_MARKS
+from tests.browser import BROWSER_MARKS, page_origin
 from tests.conftest import KEY, LiveServer
 from tests.js_sdk import installed_sdk
 
@@ -79,32 +76,6 @@ SDK_GENERATE = """async ([base, key, model, prompt]) => {
   const image = response.candidates[0].content.parts.find((part) => part.inlineData).inlineData;
   return {mimeType: image.mimeType, data: image.data};
 }"""
-
-
-class PageFiles(SimpleHTTPRequestHandler):
-    """The page's origin: static files, JavaScript modules with their MIME type, no log."""
-
-    extensions_map: ClassVar[dict[str, str]] = {
-        **SimpleHTTPRequestHandler.extensions_map,
-        ".mjs": "text/javascript",
-    }
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def page_origin(root: Path) -> Iterator[str]:
-    """`root` served on 127.0.0.1 and an ephemeral port: another origin than the emulator's."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(PageFiles, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @contextmanager

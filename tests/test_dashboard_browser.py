@@ -1,6 +1,7 @@
 """The dashboard in a real headless browser: Debian's Chromium driven by Playwright, against a
 real uvicorn emulator on 127.0.0.1. The page loads without console errors, shows a job made
-here with its thumbnail loaded, and its advance button moves the emulator's clock.
+here with its thumbnail loaded, and its advance button moves the emulator's clock; a page of
+another origin that posts to the admin API (a fetch, a form) moves nothing (issue 22).
 
 Playwright is told to use the system's browser, so nothing is downloaded. Without Chromium or
 Playwright these tests skip, saying which is missing (.ci/run installs Chromium). The page's
@@ -12,12 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from emulator import create_app
-from tests.browser import BROWSER_MARKS
+from tests.browser import BROWSER_MARKS, page_origin
 from tests.conftest import AUTH, emulator_config, run_server
 
 if TYPE_CHECKING:
@@ -163,3 +165,55 @@ def test_with_an_admin_token_the_page_takes_it_once_and_asks_for_it_when_refused
         wait_until(lambda: "live" in page.locator("#status").inner_text(), "the page to go live")
         # The one refused poll is reported by the browser as a failed load, and nothing else.
         assert problems and all("status of 401" in problem for problem in problems), problems
+
+
+# A page elsewhere: a form a script submits into a frame, as a hostile page would, with a
+# text/plain body that reads as JSON ({"seconds": 3600, "pad": "="}): no preflight needed.
+ATTACK_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>elsewhere</title></head>
+<body><iframe name="sink"></iframe>
+<form id="attack" method="POST" enctype="text/plain" target="sink" action="{action}">
+<input type="hidden" name='{{"seconds": 3600, "pad": "' value='"}}'></form></body></html>"""
+# Simple requests (text/plain body): sent without asking; the answer is the browser's to hide.
+FETCH_POSTS = """async (url) => {
+  const body = JSON.stringify({seconds: 3600});
+  const sent = [];
+  for (const mode of ["cors", "no-cors"]) {
+    try {
+      await fetch(url, {method: "POST", mode, body});
+      sent.push(mode + ": answered");
+    } catch (error) {
+      sent.push(mode + ": " + error.name);
+    }
+  }
+  return sent;
+}"""
+
+
+def test_a_page_of_another_origin_cannot_move_the_clock_by_fetch_or_form(
+    browser: Browser, tmp_path: Path
+) -> None:
+    with emulator() as client, page_of(browser) as (page, _):
+        advance = f"{client.base_url}/_emulator/clock/advance"
+        (tmp_path / "index.html").write_text(ATTACK_PAGE.format(action=advance))
+        with page_origin(tmp_path) as origin:
+            assert origin != str(client.base_url).rstrip("/")  # another port: another origin
+            page.goto(f"{origin}/index.html")
+            statuses: list[int] = []
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.method) if r.url == advance else None)
+            page.on(
+                "response",
+                lambda response: (
+                    statuses.append(response.status) if response.url == advance else None
+                ),
+            )
+            # The fetch with mode "cors" fails in the page (no CORS grant), the "no-cors" one
+            # gets an opaque answer: either way the request reached the emulator.
+            sent = page.evaluate(FETCH_POSTS, advance)
+            assert sent == ["cors: TypeError", "no-cors: answered"], sent
+            with page.expect_response(advance):
+                page.evaluate("document.getElementById('attack').submit()")
+        assert requests == ["POST", "POST", "POST"], requests  # all three were sent
+        # Playwright reports the answers but the one a CORS failure hides from the page.
+        assert statuses == [403, 403], statuses
+        assert client.get("/_emulator/clock").json()["offset"] == 0

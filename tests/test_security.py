@@ -11,6 +11,7 @@ token (tests/test_cli.py).
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import math
 import os
@@ -31,6 +32,8 @@ from starlette.testclient import TestClient
 from emulator import admin, create_app
 from emulator.commands.common import is_loopback
 from emulator.commands.serve import banner
+from emulator.config import Config
+from emulator.config_keys import FINGERPRINT_FIELD, redacted
 from emulator.core.assets import new_asset_id
 from emulator.core.auth import fingerprint
 from tests.conftest import contract_client, emulator_config, run_server
@@ -126,15 +129,11 @@ def test_keys_never_appear_in_answers_journal_dashboard_or_logs(
 ) -> None:
     with caplog.at_level(logging.DEBUG):
         answers = every_kind_of_request(secured, KEY) + every_kind_of_request(secured, WRONG_KEY)
+        # Every GET of the admin API, from its routing table (the thumbnails need an id).
         admin_views = {
             path: secured.get(path, headers=ADMIN)
-            for path in (
-                "/_emulator/requests",
-                "/_emulator/jobs",
-                "/_emulator/wallets",
-                "/_emulator/health",
-                "/_emulator/ui",
-            )
+            for method, path in admin_route_calls()
+            if method == "GET" and path != "/_emulator/thumbnails/asset_id"
         }
     assert {a.status_code for a in answers} >= {200, 401, 400, 429, 500}
     for answer in answers:
@@ -148,6 +147,7 @@ def test_keys_never_appear_in_answers_journal_dashboard_or_logs(
     assert fingerprint(KEY) in admin_views["/_emulator/requests"].text
     assert fingerprint(KEY) in admin_views["/_emulator/jobs"].text
     assert fingerprint(KEY) in admin_views["/_emulator/wallets"].text
+    assert fingerprint(KEY) in admin_views["/_emulator/config"].text  # [auth] keys
     server_records = [r for r in caplog.records if not r.name.startswith(CLIENT_LOGGERS)]
     assert len(server_records) >= 20  # every request was logged at DEBUG or INFO
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in server_records)
@@ -438,3 +438,117 @@ def test_a_job_is_visible_only_to_the_key_that_made_it() -> None:
             == 404
         )
         assert client.get(f"/api/v1/predictions/{task}", headers=mine).status_code == 404
+
+
+# ------------------------------------------------------------------ the config's keys
+
+GATEWAY = "/api/v1/publishers/googleVertexAI/models/gemini-3-pro-image:generateContent"
+VERTEX_KEY = "sk-VERTEXONLY-0a7d51c2e9b34f81"
+PROFILE_KEY = "sk-PROFILEKEY-6be02f9d17a84c35"
+NEW_KEY = "sk-NEWKEY-c41e9a0b7d2f4e68a1"
+
+
+def keyed_config(**extra: object) -> dict:
+    """A config with a key in every place the file takes one (config_keys.KEY_PATHS)."""
+    return {
+        "profile": "instant",
+        "auth": {"keys": [KEY, WRONG_KEY]},
+        "providers": {"vertex": {"api_keys": [VERTEX_KEY]}},
+        "profiles": {
+            "mine": {"extends": "instant", "providers": {"vertex": {"api_keys": [PROFILE_KEY]}}}
+        },
+        "scenarios": [
+            {
+                "name": "K's next 429",
+                "match": {"provider": "vibedream", "key": KEY},
+                "steps": [{"fault": "429", "times": 100}],
+            }
+        ],
+        **extra,
+    }
+
+
+ALL_KEYS = (KEY, WRONG_KEY, VERTEX_KEY, PROFILE_KEY)
+
+
+@pytest.fixture
+def keyed() -> Iterator[TestClient]:
+    app = create_app(Config.from_mapping(keyed_config()))
+    with contract_client(app) as client:
+        yield client
+
+
+def submit_status(client: TestClient, key: str) -> int:
+    headers = {"Authorization": f"Bearer {key}"}
+    return client.post(
+        "/api/v1/models/z-image-turbo/generate", json={"prompt": "x"}, headers=headers
+    ).status_code
+
+
+def test_the_config_shows_every_key_by_its_fingerprint(keyed: TestClient) -> None:
+    answer = keyed.get("/_emulator/config")
+    for key in ALL_KEYS:
+        assert key not in answer.text
+    config = answer.json()["config"]
+    shown = {FINGERPRINT_FIELD: fingerprint(KEY)}
+    assert config["auth"]["keys"] == [shown, {FINGERPRINT_FIELD: fingerprint(WRONG_KEY)}]
+    assert config["providers"]["vertex"]["api_keys"] == [
+        {FINGERPRINT_FIELD: fingerprint(VERTEX_KEY)}
+    ]
+    mine = config["profiles"]["mine"]["providers"]["vertex"]["api_keys"]
+    assert mine == [{FINGERPRINT_FIELD: fingerprint(PROFILE_KEY)}]
+    assert config["scenarios"][0]["match"]["key"] == shown
+    # The same fingerprint the journal, the wallets and the scenarios show.
+    assert keyed.get("/_emulator/scenarios").json()["scenarios"][0]["match"]["key_fingerprint"] == (
+        fingerprint(KEY)
+    )
+
+
+def test_a_read_modify_write_of_the_config_keeps_the_keys_it_did_not_change(
+    keyed: TestClient,
+) -> None:
+    config = keyed.get("/_emulator/config").json()["config"]
+    config["journal_size"] = 321
+    config["auth"]["keys"].append(NEW_KEY)  # a new key goes in as itself
+    written = keyed.put("/_emulator/config", json=config)
+    assert written.status_code == 200, written.text
+    for key in (*ALL_KEYS, NEW_KEY):
+        assert key not in written.text
+    assert written.json()["config"]["journal_size"] == 321
+    in_force = keyed.app.state.runtime.config  # type: ignore[attr-defined]
+    assert in_force.api_keys == [KEY, WRONG_KEY, NEW_KEY]
+    assert in_force.providers["vertex"]["api_keys"] == [VERTEX_KEY]
+    assert in_force.profiles["mine"]["providers"]["vertex"]["api_keys"] == [PROFILE_KEY]
+    assert in_force.scenarios[0]["match"]["key"] == KEY
+    # ... and they work as before: the scenario still matches K, the other keys are accepted.
+    assert submit_status(keyed, KEY) == 429
+    assert submit_status(keyed, WRONG_KEY) == 200
+    assert submit_status(keyed, NEW_KEY) == 200
+    assert submit_status(keyed, "sk-never-configured") == 401
+    vertex = keyed.post(
+        GATEWAY, json=vertex_body(), headers={"Authorization": f"Bearer {VERTEX_KEY}"}
+    )
+    assert vertex.status_code == 200, vertex.text
+
+
+def test_a_fingerprint_no_key_in_force_has_is_refused_and_changes_nothing(
+    keyed: TestClient,
+) -> None:
+    before = keyed.get("/_emulator/config").json()
+    config = json.loads(json.dumps(before["config"]))
+    config["auth"]["keys"] = [{FINGERPRINT_FIELD: "0123456789ab"}]
+    config["journal_size"] = 5
+    refused = keyed.put("/_emulator/config", json=config)
+    assert refused.status_code == 400
+    assert "0123456789ab" in refused.json()["error"]["message"]
+    assert keyed.get("/_emulator/config").json() == before
+
+
+def test_an_error_message_shows_a_key_by_its_fingerprint() -> None:
+    """Defence in depth: no message of today's schema quotes a key restored from its
+    fingerprint (one the caller never sent), but one that quotes its surroundings would."""
+    message = f"scenarios.0: {{'match': {{'key': {KEY!r}}}}} is not valid; k: {'k'!r}"
+    shown = redacted(message, [KEY, "k"])
+    assert KEY not in shown and "'k'" not in shown
+    assert f"<key {fingerprint(KEY)}>" in shown and f"<key {fingerprint('k')}>" in shown
+    assert shown.startswith("scenarios.0: {'match': {'key': <key ")  # short keys: quoted only

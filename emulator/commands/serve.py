@@ -133,6 +133,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="N processes answering on one port (default 1); more than 1 needs a Redis --store",
     )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also serve requests whose Host header names NAME (again for more; *.example.com"
+        " for its subdomains, * for any): on a loopback --host only loopback names are served"
+        " otherwise, a defence against DNS rebinding; adds to the config's allowed_hosts",
+    )
     serve.add_argument("--root-path", default="", help="path prefix when served behind a proxy")
     serve.add_argument(
         "--forwarded-allow-ips",
@@ -291,6 +300,21 @@ def reach_store(store: str) -> tuple[str | None, str]:
 # ---------------------------------------------------------------------- serve
 
 
+def resolve_allowed_hosts(config: Config, host: str, given: list[str]) -> str | None:
+    """Put in force the Host names served (trusted_hosts.py): the config's allowed_hosts plus
+    --allowed-host; on a loopback address loopback names only when neither names any, on
+    another address any name. Why `given` cannot be used (one line), or None."""
+    given = list(dict.fromkeys(given))
+    if given:
+        try:
+            Config.from_mapping({"allowed_hosts": given})  # checked as the file's would be
+        except ConfigError as exc:
+            return f"--allowed-host: {str(exc).removeprefix('allowed_hosts.')}"
+    if config.allowed_hosts is not None or given or is_loopback(host):
+        config.allowed_hosts = list(dict.fromkeys([*(config.allowed_hosts or ()), *given]))
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         config = (
@@ -316,6 +340,9 @@ def run(args: argparse.Namespace) -> int:
             f" give --admin-token (or {ADMIN_TOKEN_ENV})"
         )
     config.admin_token = token
+    refusal = resolve_allowed_hosts(config, args.host, args.allowed_host)
+    if refusal is not None:
+        return fail(refusal)
     if args.seed is not None:
         config.seed = args.seed
     if args.clock:

@@ -244,3 +244,12 @@ def public_base_url(request: Request) -> str:
         server_host, port = scope.get("server") or ("localhost", None)
         host = server_host if port is None else f"{server_host}:{port}"
     return f"{scope['scheme']}://{host}{scope.get('root_path', '')}".rstrip("/")
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes match: the request's path without the root path (serve
+    --root-path) uvicorn puts in front of it, as Starlette's router reads it."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
