@@ -59,7 +59,9 @@ class Model:
     @property
     def resolutions(self) -> list[str]:
         table = sizes.resolutions(self.size_table)
-        return [r for r in table if r in self.served_resolutions] if self.served_resolutions else table
+        if not self.served_resolutions:
+            return table
+        return [size for size in table if size in self.served_resolutions]
 
     def served_on(self, surface: str) -> bool:
         return not self.surfaces or surface in self.surfaces
