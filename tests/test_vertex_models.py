@@ -20,6 +20,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 import contracts
+from contracts import budget
 from emulator import create_app
 from emulator.core.wallets import money
 from emulator.providers.vertex.catalog import models, surface_models
@@ -723,3 +724,26 @@ def test_a_new_model_is_one_row_and_served_end_to_end(data_copy: dict[str, Path]
         assert THROWAWAY not in [
             m["name"] for m in client.get("/v1beta/models", headers=GOOG).json()["models"]
         ]
+
+
+def test_the_contract_checks_budget_knows_every_model_at_its_price() -> None:
+    # contract-check's price table (contracts/budget.py) cannot import the emulator's: the two
+    # must agree, or a check against the real API is budgeted at another model's price.
+    for model_id, model in models().items():
+        entry = budget.PRICES["vertex"][model_id]
+        prices = budget.PRICES["vertex"][entry] if isinstance(entry, str) else entry
+        assert prices["dollars_per_million"] == dict(model.token_prices), model_id
+        assert prices["input_image_tokens"] == model.input_image_tokens, model_id
+        assert prices["output_image_tokens"] == dict(model.output_image_tokens), model_id
+
+
+@pytest.mark.parametrize(("model_id", "size"), [(GA, "4K"), (PREVIEW, "512"), (LITE, "1K")])
+def test_the_budget_estimate_covers_what_the_answer_costs(
+    client: TestClient, model_id: str, size: str
+) -> None:
+    body = text_request("a cat", inline(), imageSize=size)
+    path = f"/v1beta/models/{model_id}:generateContent"
+    estimate = budget.estimate("vertex", "POST", path, body)
+    assert estimate is not None
+    usage = answered(call(client, model_id, body))["usageMetadata"]
+    assert budget.vertex_cost_cents(model_id, usage) <= estimate.amount
