@@ -321,6 +321,17 @@ def test_every_google_path_serves_the_new_models(
     assert ("createTime" in answer) is (not where[0].startswith(("/v1beta/models", "/v1/models")))
 
 
+@pytest.mark.parametrize("model_id", FLASH_31)
+def test_compute_tokens_serves_the_new_models_on_vertex_ai(
+    client: TestClient, model_id: str
+) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "a lighthouse at dusk"}]}]}
+    [info] = answered(call(client, model_id, body, VERTEX, "computeTokens"))["tokensInfo"]
+    assert len(info["tokens"]) == len(info["tokenIds"]) == 5  # 20 characters, 4 a token
+    # The Gemini API has no computeTokens, for any model.
+    assert call(client, model_id, body, (GEMINI, GOOG), "computeTokens").status_code == 404
+
+
 @pytest.mark.parametrize("method", ["generateContent", "streamGenerateContent"])
 @pytest.mark.parametrize("model_id", FLASH_31)
 def test_the_gateway_does_not_serve_the_undocumented_models(
