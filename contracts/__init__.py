@@ -388,7 +388,21 @@ class Operation:
         return None if value is None else self.request_schemas.get(value)
 
 
-def _operation(raw: Mapping[str, Any]) -> Operation:
+def _parameter_schema(provider: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A path parameter's JSON Schema, as given, or the one a lone ``{"$ref": "<file>.json#/<
+    pointer>"}`` names among the provider's schemas, copied in: one list of model ids that
+    every operation taking a model shares, so a new model is one entry, not one per path."""
+    ref = spec.get("$ref")
+    if set(spec) != {"$ref"} or not isinstance(ref, str):
+        return dict(spec)
+    name, _, pointer = ref.partition("#")
+    node: Any = _load(provider, name.removesuffix(".json"))
+    for token in pointer.strip("/").split("/") if pointer.strip("/") else ():
+        node = node[token.replace("~1", "/").replace("~0", "~")]
+    return {key: copy.deepcopy(value) for key, value in node.items() if key != "$comment"}
+
+
+def _operation(raw: Mapping[str, Any], provider: str) -> Operation:
     request = raw.get("request") or {}
     if "schema" in request:
         request_schemas, request_param = {_ANY: request["schema"]}, None
@@ -404,7 +418,7 @@ def _operation(raw: Mapping[str, Any]) -> Operation:
         for name, spec in raw.get("parameters", {}).items()
     }
     parameter_schemas = {
-        name: dict(spec["schema"])
+        name: _parameter_schema(provider, spec["schema"])
         for name, spec in raw.get("parameters", {}).items()
         if isinstance(spec, dict) and "schema" in spec
     }
@@ -436,7 +450,8 @@ def _operations(provider: str) -> tuple[Operation, ...]:
     table = files(__name__) / provider / _OPERATIONS_FILE
     if not table.is_file():
         return ()
-    return tuple(_operation(raw) for raw in json.loads(table.read_text(encoding="utf-8")))
+    raws = json.loads(table.read_text(encoding="utf-8"))
+    return tuple(_operation(raw, provider) for raw in raws)
 
 
 def operations(provider: str) -> list[Operation]:

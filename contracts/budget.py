@@ -81,6 +81,21 @@ PRICES: dict[str, dict[str, Any]] = {
             "output_image_tokens": {"1K": 1290},
             "max_thoughts_tokens": 0,
         },
+        # MODELS.md 3.2 and 3.4 (Google's pricing page); thinking is not published: a margin.
+        "gemini-3.1-flash-image": {
+            "dollars_per_million": {"input": 0.5, "output_text": 3.0, "output_image": 60.0},
+            "input_image_tokens": 1120,
+            "output_image_tokens": {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
+            "max_thoughts_tokens": 1000,
+        },
+        "gemini-3.1-flash-image-preview": "gemini-3.1-flash-image",
+        "gemini-3.1-flash-lite-image": {
+            # Only the image price is stated; input and text are a third party's, unverified.
+            "dollars_per_million": {"input": 0.25, "output_text": 1.5, "output_image": 30.0},
+            "input_image_tokens": 1120,
+            "output_image_tokens": {"512": 747, "1K": 1120},
+            "max_thoughts_tokens": 1000,
+        },
     },
     "3daistudio": {
         # Credits per image, by resolution, times num_images.

@@ -410,7 +410,7 @@ def test_vertex_request_accepted(instance: dict[str, Any]) -> None:
 
 def test_vertex_every_image_size_and_ratio_accepted() -> None:
     image_config = contracts.schema(VX, "request")["$defs"]["imageConfig"]["properties"]
-    assert image_config["imageSize"]["enum"] == ["1K", "2K", "4K"]
+    assert image_config["imageSize"]["enum"] == ["512", "1K", "2K", "4K"]
     for size in image_config["imageSize"]["enum"]:
         for ratio in image_config["aspectRatio"]["enum"]:
             contracts.validate(

@@ -25,7 +25,7 @@ from contracts import Operation
 from contracts.openapi import DEFAULT_SERVER, Sources, build, main, package_sources
 from emulator import create_app
 from emulator.providers import error_shape_for_path
-from emulator.providers.vertex.catalog import models as vertex_models
+from emulator.providers.vertex.catalog import surface_models
 from emulator.providers.vibedream.catalog import models as vibedream_models
 from tests.conftest import LiveServer, emulator_config
 
@@ -226,16 +226,20 @@ def test_vibedream_one_path_per_model(document: dict[str, Any]) -> None:
 
 def test_vertex_model_parameter_lists_the_served_models(document: dict[str, Any]) -> None:
     # An enum, so a generator makes it a type and Schemathesis reaches past the 404. Every
-    # vertex path names a model but the model lists.
+    # vertex path names a model but the model lists: exactly the models its surface serves.
     checked = []
     for path, _, operation in operations_of(document):
         if operation["x-contract"]["provider"] != "vertex" or "{model}" not in path:
             continue  # the Files API's paths name no model
         model = next(param for param in operation["parameters"] if param["name"] == "model")
         assert model["schema"]["type"] == "string", path
-        assert set(model["schema"]["enum"]) == set(vertex_models()), path
+        surface = "gateway" if path.startswith("/api/v1/publishers/") else "vertex"
+        assert set(model["schema"]["enum"]) == set(surface_models(surface)), path
         checked.append(path)
     assert len(checked) >= 20
+    # The gateway serves fewer models than Google's paths: the lists are not one copy.
+    assert set(surface_models("gateway")) < set(surface_models("vertex"))
+    assert set(surface_models("gemini")) == set(surface_models("vertex"))
 
 
 def test_links_lead_to_the_poll(document: dict[str, Any]) -> None:

@@ -42,6 +42,15 @@ class Model:
     # The surfaces refusing a model turn's image part sent back without its thoughtSignature.
     signed_history: tuple[str, ...] = ()
     search_grounding: bool = False  # tools [{googleSearch: {}}] answer groundingMetadata
+    # The most input images a request may hold (Gemini 2.5 Flash Image: 3).
+    max_input_images: int = 14
+    # The imageSize values taken: a subset of the size table's (Flash Lite: 512 and 1K of the
+    # Gemini 3.1 Flash Image table); empty, all of them.
+    served_resolutions: tuple[str, ...] = ()
+    # The surfaces (surfaces.py names) serving the model; empty, every one.
+    surfaces: tuple[str, ...] = ()
+    # Fields whose values Google does not publish -> what was chosen and why (documentation).
+    assumed: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ratios(self) -> list[str]:
@@ -49,7 +58,13 @@ class Model:
 
     @property
     def resolutions(self) -> list[str]:
-        return sizes.resolutions(self.size_table)
+        table = sizes.resolutions(self.size_table)
+        if not self.served_resolutions:
+            return table
+        return [size for size in table if size in self.served_resolutions]
+
+    def served_on(self, surface: str) -> bool:
+        return not self.surfaces or surface in self.surfaces
 
     def cost_cents(self, usage: Mapping[str, Any], prices: Mapping[str, float] | None) -> Decimal:
         """What an answer costs, in US cents, from its usageMetadata: input tokens, output
@@ -96,19 +111,30 @@ def models() -> dict[str, Model]:
             output_mime=entry.get("output_mime", {}),
             signed_history=tuple(entry.get("signed_history", ())),
             search_grounding=entry.get("search_grounding", False),
+            max_input_images=entry.get("max_input_images", 14),
+            served_resolutions=tuple(entry.get("resolutions", ())),
+            surfaces=tuple(entry.get("surfaces", ())),
+            assumed=entry.get("assumed", {}),
         )
         for model_id, entry in entries.items()
     }
 
 
-def served_model(model_id: str, resource_name: str, method: str) -> Model:
-    """The model a request names, or Google's 404 for a model not served (`resource_name` as
-    the surface spells the model: models/{id} or publishers/google/models/{id})."""
-    model = models().get(model_id)
+def surface_models(surface: str) -> dict[str, Model]:
+    """The models a surface serves, in table order."""
+    return {model_id: model for model_id, model in models().items() if model.served_on(surface)}
+
+
+def served_model(model_id: str, resource_name: str, method: str, surface: str) -> Model:
+    """The model a request names, or Google's 404 for a model `surface` does not serve
+    (`resource_name` as the surface spells the model: models/{id} or
+    publishers/google/models/{id})."""
+    served = surface_models(surface)
+    model = served.get(model_id)
     if model is None:
         raise ApiError(
             ErrorKind.NOT_FOUND,
             f"{resource_name} is not found, or is not supported for {method}."
-            f" Image models: {', '.join(models())}.",
+            f" Image models: {', '.join(served)}.",
         )
     return model

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.http import JSONResponse
 from emulator.core.runtime import runtime
-from emulator.providers.vertex.catalog import Model, models, served_model
+from emulator.providers.vertex.catalog import Model, surface_models
 from emulator.providers.vertex.responses import PROVIDER_ID, authenticate
 from emulator.providers.vertex.surfaces import Surface
 
@@ -105,7 +105,7 @@ async def list_models(request: Request, surface: Surface) -> JSONResponse:
     rt.admit(request, provider=PROVIDER_ID, route="listModels", model=None, owner=owner)
     describe, key = DESCRIBERS[surface.name]
     start, size = page_start(request), page_size(request)
-    served = list(models().values())
+    served = list(surface_models(surface.name).values())
     answer: dict[str, Any] = {key: [describe(surface, m) for m in served[start : start + size]]}
     if start + size < len(served):
         answer["nextPageToken"] = page_token(start + size)
@@ -117,6 +117,6 @@ async def get_model(request: Request, surface: Surface) -> JSONResponse:
     owner = authenticate(request, rt, surface)
     model_id = request.path_params["model"]
     rt.admit(request, provider=PROVIDER_ID, route="getModel", model=model_id, owner=owner)
-    model = served_model(model_id, surface.resource_name(model_id), "GetModel")
+    model = surface.served_model(model_id, "GetModel")
     describe, _ = DESCRIBERS[surface.name]
     return JSONResponse(describe(surface, model))

@@ -21,7 +21,6 @@ from emulator.core.randomness import seed_from
 from emulator.core.validation import check
 from emulator.providers.vertex.catalog import Model
 
-MAX_INPUT_IMAGES = 14
 MAX_IMAGE_BYTES = 7 * 1024 * 1024  # "7 MB" per inline image, decoded
 # An image not sent inline (the model card's limit for one from Cloud Storage: 30 MB).
 MAX_FILE_IMAGE_BYTES = 30 * 1024 * 1024
@@ -225,11 +224,12 @@ ImageSource = dict[str, Any] | FileImage  # an inlineData blob, or a resolved fi
 
 
 def inline_parts(
-    body: dict[str, Any], resolve_file: FileResolver | None = None
+    body: dict[str, Any], model: Model, resolve_file: FileResolver | None = None
 ) -> list[tuple[str, ImageSource]]:
     """(field, source) for every input image of every turn, in request order: inlineData
     blobs, and fileData parts resolved by `resolve_file` (a surface without a Files API gives
-    none, and a fileData part is refused: the emulator never fetches anything)."""
+    none, and a fileData part is refused: the emulator never fetches anything). More than
+    the model's max_input_images is a 400."""
     found: list[tuple[str, ImageSource]] = []
     for turn, content in enumerate(body["contents"]):
         for index, part in enumerate(content["parts"]):
@@ -247,10 +247,11 @@ def inline_parts(
                 )
             if "inlineData" in part:
                 found.append((f"{where}.inlineData", part["inlineData"]))
-    if len(found) > MAX_INPUT_IMAGES:
+    if len(found) > model.max_input_images:
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
-            f"contents: at most {MAX_INPUT_IMAGES} input images are allowed, got {len(found)}.",
+            f"contents: at most {model.max_input_images} input images are allowed"
+            f" for {model.id}, got {len(found)}.",
             field="contents",
         )
     return found

@@ -19,7 +19,7 @@ from emulator.core.http import JSONResponse, header, read_json
 from emulator.core.images import MIME_TYPES, ImageSpec, request_picture
 from emulator.core.moderation import FORCED, Category, Stage, Verdict
 from emulator.core.runtime import Runtime, runtime
-from emulator.providers.vertex.catalog import Model, served_model
+from emulator.providers.vertex.catalog import Model
 from emulator.providers.vertex.fileparts import file_resolver
 from emulator.providers.vertex.grounding import grounding_metadata, wants_search
 from emulator.providers.vertex.request import (
@@ -139,12 +139,12 @@ async def answer_request(
     if fate is not None and fate.status is not None:
         # A synchronous API has no failed job to show: the call itself fails.
         raise Fault(fate.status).error()
-    model = served_model(model_id, surface.resource_name(model_id), method.value)
+    model = surface.served_model(model_id, method.value)
     body = normalise_names(await read_json(request, rt.config.max_body_bytes))
     check_request(surface.request_schema, body)
     require_model_allows(body, model, surface.name)
     require_signed_history(body, model, surface)
-    images = await decode_images(body, rt, file_resolver(rt, surface, owner))
+    images = await decode_images(body, rt, model, file_resolver(rt, surface, owner))
     default_mime = model.output_mime.get(surface.name, DEFAULT_OUTPUT_MIME)
     asked = read_image_request(body, model, images, default_mime)
     forced = forced_verdict(fate) if fate is not None and fate.moderated else None
@@ -208,11 +208,12 @@ class AnswerContext:
 
 
 async def decode_images(
-    body: dict[str, Any], rt: Runtime, resolve_file: FileResolver | None = None
+    body: dict[str, Any], rt: Runtime, model: Model, resolve_file: FileResolver | None = None
 ) -> tuple[InputImage, ...]:
-    """The request's input images: inline ones, and with `resolve_file` (a surface with a
-    Files API) the uploaded files fileData parts name; else a fileData part is refused."""
-    parts = inline_parts(body, resolve_file)
+    """The request's input images (at most the model's max_input_images): inline ones, and
+    with `resolve_file` (a surface with a Files API) the uploaded files fileData parts name;
+    else a fileData part is refused."""
+    parts = inline_parts(body, model, resolve_file)
 
     def decode_all() -> tuple[InputImage, ...]:
         return tuple(decode_part(field, source) for field, source in parts)

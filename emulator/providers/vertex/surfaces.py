@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from emulator.core.errors import ApiError
 from emulator.core.http import bearer_token, header
+from emulator.providers.vertex.catalog import Model, served_model
 from emulator.providers.vertex.exceptions import (
     KEY_REFUSALS,
     RPC_PACKAGES,
@@ -78,6 +79,10 @@ class Surface:
 
     def resource_name(self, model_id: str) -> str:
         return self.model_resource.format(model=model_id)
+
+    def served_model(self, model_id: str, method: str) -> Model:
+        """The model a request names, or the 404 for one this surface does not serve."""
+        return served_model(model_id, self.resource_name(model_id), method, self.name)
 
     serves_files: bool = False  # a Files API (files.py), and fileData parts naming its files
 

@@ -13,7 +13,6 @@ from starlette.requests import Request
 
 from emulator.core.http import JSONResponse, read_json
 from emulator.core.runtime import runtime
-from emulator.providers.vertex.catalog import served_model
 from emulator.providers.vertex.fileparts import file_resolver
 from emulator.providers.vertex.request import (
     check_request,
@@ -69,11 +68,11 @@ async def count_tokens(request: Request, surface: Surface) -> JSONResponse:
     owner = authenticate(request, rt, surface)
     model_id = request.path_params["model"]
     rt.admit(request, provider=PROVIDER_ID, route="countTokens", model=model_id, owner=owner)
-    model = served_model(model_id, surface.resource_name(model_id), Method.COUNT_TOKENS.value)
+    model = surface.served_model(model_id, Method.COUNT_TOKENS.value)
     request_schema, _ = COUNT_CONTRACTS[surface.name]
     prompt = counted_prompt(await read_body(request, request_schema))
     # Decoded as generateContent decodes them: a broken or unsupported image is the same 400.
-    images = await decode_images(prompt, rt, file_resolver(rt, surface, owner))
+    images = await decode_images(prompt, rt, model, file_resolver(rt, surface, owner))
     text = prompt_text(prompt)
     text_count, image_count = prompt_tokens(model, text, len(images))
     answer: dict[str, Any] = {"totalTokens": text_count + image_count}
@@ -116,6 +115,6 @@ async def compute_tokens(request: Request, surface: Surface) -> JSONResponse:
     owner = authenticate(request, rt, surface)
     model_id = request.path_params["model"]
     rt.admit(request, provider=PROVIDER_ID, route="computeTokens", model=model_id, owner=owner)
-    served_model(model_id, surface.resource_name(model_id), Method.COMPUTE_TOKENS.value)
+    surface.served_model(model_id, Method.COMPUTE_TOKENS.value)
     body = await read_body(request, "compute-tokens-request")
     return JSONResponse({"tokensInfo": [tokens_info(c) for c in body.get("contents", [])]})
