@@ -311,10 +311,14 @@ def test_seedream_default_preset_is_auto_2k(fast: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("preset", "size"),
-    [("auto_2K", (2848, 1600)), ("auto_3K", (4096, 2304)), ("portrait_4_3", (1728, 2304))],
+    ("field", "preset", "size"),
+    [
+        ("images", "auto_2K", (2848, 1600)),
+        ("image_urls", "auto_2K", (2848, 1600)),
+        ("image_urls", "auto_3K", (4096, 2304)),
+        ("images", "portrait_4_3", (1728, 2304)),
+    ],
 )
-@pytest.mark.parametrize("field", ["images", "image_urls"])
 def test_seedream_edit_takes_images_or_image_urls_and_auto_follows_the_input(
     fast: TestClient, field: str, preset: str, size: tuple[int, int]
 ) -> None:
