@@ -21,6 +21,8 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 import contracts
+from clients import AIStudio3DClient, EmulatorClock
+from contracts.budget import estimate
 from emulator import create_app
 from emulator.config import Config, ConfigError
 from emulator.core import sizes
@@ -614,3 +616,64 @@ def test_assumed_fields_are_marked_in_the_table() -> None:
     assert set(models()["gemini-3.1-flash"].assumed) == {"credits", "seconds_per_image"}
     assert set(models()["gemini-2.5-flash"].assumed) == {"seconds_per_image"}
     assert set(models()["seedream-v5-lite"].assumed) == {"size", "format", "seconds_per_image"}
+
+
+# ----------------------------------------------------------------------------------------------
+# The reference client and the contract-check budget know the other models
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "action", "options", "expected"),
+    [
+        (
+            "gemini/3.1/flash",
+            "generate",
+            {"aspect_ratio": "8:1", "resolution": "512px"},
+            ("png", (1536, 192), 10),
+        ),
+        ("gemini/2.5/flash", "edit", {"output_format": "jpeg"}, ("jpeg", (1184, 864), 5)),
+        (
+            "seedream/v5/lite",
+            "generate",
+            {"image_size": "portrait_16_9", "seed": 3},
+            ("png", (1600, 2848), 10),
+        ),
+        ("seedream/v5/lite", "edit", {"image_size": "square_hd"}, ("png", (2048, 2048), 10)),
+    ],
+)
+def test_the_reference_client_reaches_every_model_by_its_path(
+    model: str, action: str, options: dict, expected: tuple[str, tuple[int, int], int]
+) -> None:
+    fmt, size, credits = expected
+    with contract_client(create_app(emulator_config())) as http:
+        clock = EmulatorClock(http)
+        client = AIStudio3DClient(
+            KEY, http_client=http, sleep=clock.sleep, clock=clock.now, strict=True
+        )
+        before = client.balance()
+        if action == "generate":
+            result = client.generate("a red fox", model=model, **options)
+        else:
+            png = io.BytesIO()
+            Image.new("RGB", (64, 48), "teal").save(png, "PNG")
+            result = client.edit("make it blue", [png.getvalue()], model=model, **options)
+        assert before - client.balance() == credits
+    image = Image.open(io.BytesIO(result.image.data))
+    assert (image.format, image.size) == (PILLOW_FORMAT[fmt], size)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "most"),
+    [
+        (f"{FLASH31}generate/", {"resolution": "512px", "num_images": 2}, 50),  # unsplit: dearest
+        (f"{FLASH25}edit/", {"num_images": 4}, 20),
+        (f"{SEEDREAM}generate/", {"num_images": 6}, 60),
+        ("/v1/images/gemini/3/pro/generate/", {}, 50),
+    ],
+)
+def test_the_contract_check_budget_prices_every_model(path: str, body: dict, most: int) -> None:
+    cost = estimate(PROVIDER, "POST", path, body)
+    assert cost is not None and cost.amount == most
+    charged = models()[model_at(path)].credits_per_image({"resolution": "1K", **body})
+    assert charged * body.get("num_images", 1) <= cost.amount  # never spends over the estimate
