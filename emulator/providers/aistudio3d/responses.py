@@ -55,9 +55,7 @@ def authenticate(request: Request, rt: Runtime) -> str:
     return authenticate_bearer(request, rt.keys, PROVIDER_ID)
 
 
-def submit_endpoint(
-    model: Model, operation: str
-) -> Callable[[Request], Awaitable[JSONResponse]]:
+def submit_endpoint(model: Model, operation: str) -> Callable[[Request], Awaitable[JSONResponse]]:
     """The route handler for one model's generate or edit operation."""
 
     async def submit_task(request: Request) -> JSONResponse:
