@@ -2,8 +2,9 @@
 
 ``model`` is the path segment of the image model: ``gemini/3/pro`` (the default) gives
 ``/v1/images/gemini/3/pro/generate/``; the provider's other image models use the same
-protocol under ``/v1/images/...``. Documented parameters go through as keyword arguments:
-``output_format``, ``aspect_ratio``, ``resolution``, ``num_images``.
+protocol: ``gemini/3.1/flash``, ``gemini/2.5/flash``, ``seedream/v5/lite``. Documented
+parameters go through as keyword arguments: ``output_format``, ``aspect_ratio``,
+``resolution``, ``num_images`` (Seedream: ``image_size``, ``seed``, ``enable_safety_checker``).
 """
 
 from __future__ import annotations

@@ -98,8 +98,17 @@ PRICES: dict[str, dict[str, Any]] = {
         },
     },
     "3daistudio": {
-        # Credits per image, by resolution, times num_images.
-        "credits_per_image": {"1K": 50, "2K": 50, "4K": 80},
+        # Credits per image by model (its path after /v1/images/) and the value of its price
+        # parameter ("*": any), times num_images (MODELS.md section 2.1). Gemini 3.1 Flash's
+        # "10-25 per image (varies by resolution)" has no published split: its dearest.
+        "gemini/3/pro": {
+            "param": "resolution",
+            "default": "1K",
+            "credits": {"1K": 50, "2K": 50, "4K": 80},
+        },
+        "gemini/3.1/flash": {"param": None, "credits": {"*": 25}},
+        "gemini/2.5/flash": {"param": None, "credits": {"*": 5}},
+        "seedream/v5/lite": {"param": None, "credits": {"*": 10}},
     },
 }
 
@@ -146,7 +155,7 @@ def estimate(provider: str, method: str, path: str, body: object) -> Cost | None
     if provider == "vertex":
         return Cost(_cents(_vertex_estimate(params.get("model", ""), fields)), Unit.CENTS)
     if provider == "3daistudio":
-        return Cost(_aistudio_credits(fields), Unit.CREDITS)
+        return Cost(_aistudio_credits(path, fields), Unit.CREDITS)
     return None
 
 
@@ -219,14 +228,18 @@ def _token_cents(prices: Mapping[str, Any], usage: Mapping[str, int]) -> Decimal
     return dollars / 1_000_000 * 100
 
 
-def _aistudio_credits(fields: Mapping[str, Any]) -> Decimal:
-    prices = PRICES["3daistudio"]["credits_per_image"]
-    resolution = fields.get("resolution", "1K")
-    per_image = (
-        prices[resolution]
-        if isinstance(resolution, str) and resolution in prices
-        else max(prices.values())
-    )
+def _aistudio_credits(path: str, fields: Mapping[str, Any]) -> Decimal:
+    table = PRICES["3daistudio"]
+    model = path.removeprefix("/v1/images/").rstrip("/").rpartition("/")[0]
+    entry = table.get(model)
+    if entry is None:  # an unknown model: the dearest known price
+        per_image = max(max(e["credits"].values()) for e in table.values())
+    else:
+        prices = entry["credits"]
+        value = fields.get(entry["param"], entry.get("default")) if entry["param"] else "*"
+        per_image = (
+            prices[value] if isinstance(value, str) and value in prices else max(prices.values())
+        )
     count = fields.get("num_images", 1)
     count = count if isinstance(count, int) and not isinstance(count, bool) else 1
     return Decimal(per_image * max(count, 1))

@@ -102,6 +102,15 @@ class JobProtocol:
         return self.links + self.outputs
 
 
+def _aistudio3d_submits() -> frozenset[str]:
+    """Every model's generate and edit operation (/v1/images/{model path}/...) starts a task."""
+    return frozenset(
+        operation.operation_id
+        for operation in contracts.operations("3daistudio")
+        if operation.path.startswith("/v1/images/")
+    )
+
+
 def _vertex_generations() -> frozenset[str]:
     return frozenset(
         operation.operation_id
@@ -130,7 +139,7 @@ PROTOCOLS: dict[str, JobProtocol] = {
     ),
     "3daistudio": JobProtocol(
         model_of=aistudio3d_model,
-        starts=frozenset({"generateImage", "editImage"}),
+        starts=_aistudio3d_submits(),
         poll="getTaskStatus",
         poll_param="task_id",
         job_id=parse("task_id"),

@@ -84,7 +84,8 @@ def charge(call: Call, answer: dict[str, Any]) -> Decimal:
         return Decimal(answer["costCents"])
     if provider == "3daistudio":
         body = {**contracts.defaults(provider, request_schema_name(call)), **(call.body or {})}
-        per_image = PRICES["3daistudio"]["credits_per_image"][body["resolution"]]
+        model = call.path.removeprefix("/v1/images/").rstrip("/").rpartition("/")[0]
+        per_image = PRICES["3daistudio"][model]["credits"][body["resolution"]]
         return Decimal(per_image * body["num_images"])
     cents = vertex_cost_cents(call.model, answer["usageMetadata"])
     return cents.quantize(CENT, rounding=ROUND_HALF_EVEN)

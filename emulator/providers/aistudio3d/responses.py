@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -54,24 +55,23 @@ def authenticate(request: Request, rt: Runtime) -> str:
     return authenticate_bearer(request, rt.keys, PROVIDER_ID)
 
 
-def submit_endpoint(
-    model: Model, schema: str, *, edit: bool
-) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """The route handler for one model's generate (edit False) or edit operation."""
+def submit_endpoint(model: Model, operation: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The route handler for one model's generate or edit operation."""
 
     async def submit_task(request: Request) -> JSONResponse:
-        return await submit(request, model, schema, edit=edit)
+        return await submit(request, model, operation)
 
     return submit_task
 
 
-async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> JSONResponse:
+async def submit(request: Request, model: Model, operation: str) -> JSONResponse:
     rt = runtime(request)
     owner = authenticate(request, rt)
+    edit = operation == "edit"
     decision = rt.admit(
         request,
         provider=PROVIDER_ID,
-        route="edit" if edit else "generate",
+        route=operation,
         model=model.id,
         owner=owner,
         starts_job=True,
@@ -79,21 +79,24 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
     )
     now = rt.clock.now()
     body = await read_json(request, rt.config.max_body_bytes)
+    schema = model.schemas[operation]
     check(PROVIDER_ID, schema, body)
     params = {**contracts.defaults(PROVIDER_ID, schema), **body}
     # JSON Schema counts 1.0 as an integer, so the count may arrive as a float.
     params["num_images"] = int(params["num_images"])
     # Only an edit takes images; generate ignores an `images` field like any unknown field.
-    fields = [(f"images[{i}]", uri) for i, uri in enumerate(params["images"])] if edit else []
+    fields = model.input_image_fields(params) if edit else []
     sources = await decode_image_uris(fields, INPUT_FORMATS, rt.images.limiter)
-    ratio = params["aspect_ratio"]
-    if ratio == "auto":  # the first input image's nearest ratio for edits, 1:1 for generation
-        first = sources[0][1] if sources else None
-        ratio = model.nearest_ratio(first.width, first.height) if first and first.width else "1:1"
+    first = sources[0][1] if sources else None
+    asked_ratio, resolution = model.choose_size(params)
+    ratio = model.resolve_ratio(asked_ratio, (first.width, first.height) if first else None)
     count = params["num_images"]
-    cost = model.credits[params["resolution"]] * count
+    override = rt.config.setting(PROVIDER_ID, model.id, "credits")
+    cost = model.credits_per_image(params, override) * count
 
     verdict = await rt.moderator.screen(params["prompt"], PROVIDER_ID, model.id)
+    if verdict is not None and verdict.stage is Stage.OUTPUT and not model.safety_checked(params):
+        verdict = None  # the safety checker, turned off, withholds no output
     queue = rt.config.duration(PROVIDER_ID, model.id, "queue_duration") or DEFAULT_QUEUE
     per_image = rt.config.job_duration(PROVIDER_ID, model.id) or model.seconds_per_image
     refused_outright = verdict is not None and verdict.stage is Stage.PROMPT
@@ -110,14 +113,22 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
     )
     settle(job, decision.fate, MODERATION_FAILURE)
     # What the pictures need, without megabytes of base64 kept until the first download.
-    shown = {key: value for key, value in params.items() if key != "images"}  # may be unknown
+    shown = {key: value for key, value in params.items() if key not in model.images_params}
     shown["image_count"] = len(sources)
     shown["image_digests"] = [hashlib.sha256(data).hexdigest()[:16] for data, _ in sources]
-    width, height = model.dimensions(ratio, params["resolution"])
+    width, height = model.dimensions(ratio, resolution)
     # Only the first input shows; the recipes keep its small stand-in for the output's size,
     # not megabytes of input (a thumbnail resamples it).
     stand_in = await rt.images.stand_in(sources[0][0], width, height) if sources else None
-    add_outputs(rt, model, job, shown, (width, height), ratio, stand_in)
+    picture = Picture(
+        format=model.output_format(params),
+        width=width,
+        height=height,
+        ratio=ratio,
+        resolution=resolution,
+        seed=picture_seed(rt, model, shown),
+    )
+    add_outputs(rt, model, job, shown, picture, stand_in)
     # Charged with the task (402, nothing queued, when the balance is short); a task that will
     # fail refunds when it fails.
     rt.store.put_job(
@@ -133,26 +144,46 @@ async def submit(request: Request, model: Model, schema: str, *, edit: bool) -> 
     return JSONResponse({"task_id": job.id, "created_at": iso8601(now, "seconds")})
 
 
+@dataclass(frozen=True)
+class Picture:
+    """What every image of a task shares: its file format, its size, the table cell it comes
+    from, and the seed of its first image (the others count up from it)."""
+
+    format: str
+    width: int
+    height: int
+    ratio: str
+    resolution: str
+    seed: int
+
+
+def picture_seed(rt: Runtime, model: Model, params: Mapping[str, Any]) -> int:
+    """The first image's seed: the caller's own where the model takes one (so the same seed
+    gives the same picture), a random one when the caller leaves it out ("Omit for a random
+    result"), else one derived from the request (the same request, the same picture)."""
+    if model.seed_param is None:
+        return seed_from(params)
+    given = params.get(model.seed_param)
+    return int(given) if given is not None else rt.rng.randint(0, 2**31 - 1)
+
+
 def add_outputs(
     rt: Runtime,
     model: Model,
     job: Job,
     params: Mapping[str, Any],
-    size: tuple[int, int],
-    ratio: str,
+    picture: Picture,
     source: bytes | None,
 ) -> None:
     """One full image and one thumbnail per requested image, described now, rendered lazily.
-    `source` is the first input's stand-in for `size` (images.source_stand_in)."""
+    `source` is the first input's stand-in for the picture's size (images.source_stand_in)."""
     ttl = asset_ttl(rt, model.id)
-    fmt = params["output_format"]
-    width, height = size
-    base_seed = seed_from(params)  # the images of one task differ by their index
+    fmt = picture.format
     for index in range(params["num_images"]):
         full = Asset(
             id=new_asset_id(),
             filename=f"img_{index + 1:03d}.{fmt}",
-            recipe=image_recipe(model, params, width, height, ratio, source, base_seed + index),
+            recipe=image_recipe(model, params, picture, source, picture.seed + index),
             available_at=job.finishes_at,
             expires_at=job.finishes_at + ttl if ttl else None,
         )
@@ -227,9 +258,7 @@ async def get_wallet(request: Request) -> JSONResponse:
 def image_recipe(
     model: Model,
     params: Mapping[str, Any],
-    width: int,
-    height: int,
-    ratio: str,
+    picture: Picture,
     source: bytes | None,
     seed: int,
 ) -> Recipe:
@@ -239,9 +268,11 @@ def image_recipe(
         {
             "model": model.id,
             "params": params,
-            "width": width,
-            "height": height,
-            "ratio": ratio,
+            "format": picture.format,
+            "width": picture.width,
+            "height": picture.height,
+            "ratio": picture.ratio,
+            "resolution": picture.resolution,
             "source": source,
             "seed": seed,
         },
@@ -249,40 +280,26 @@ def image_recipe(
 
 
 def build_image(recipe: Mapping[str, Any]) -> ImageSpec:
-    return image_spec(
-        models()[recipe["model"]],
-        recipe["params"],
-        recipe["width"],
-        recipe["height"],
-        recipe["ratio"],
-        recipe["source"],
-        recipe["seed"],
-    )
+    return image_spec(models()[recipe["model"]], recipe)
 
 
-def image_spec(
-    model: Model,
-    params: Mapping[str, Any],
-    width: int,
-    height: int,
-    ratio: str,
-    source: bytes | None,
-    seed: int,
-) -> ImageSpec:
+def image_spec(model: Model, recipe: Mapping[str, Any]) -> ImageSpec:
+    params = recipe["params"]
     count = params["image_count"]
+    ratio, resolution = recipe["ratio"], recipe["resolution"]
     return request_picture(
         provider=PROVIDER_ID,
         model=model.id,
         model_label=f"{model.name} ({PROVIDER_ID})",
         prompt=params["prompt"],
-        width=width,
-        height=height,
-        format=params["output_format"],
-        seed=seed,
-        size_detail=f"{ratio}, {params['resolution']}",
+        width=recipe["width"],
+        height=recipe["height"],
+        format=recipe["format"],
+        seed=recipe["seed"],
+        size_detail=f"{ratio}, {resolution}",
         edit_note=f"edit of {count} image(s)" if count else None,
-        extra_metadata=(("aspect_ratio", ratio), ("resolution", params["resolution"])),
-        source=source,
+        extra_metadata=(("aspect_ratio", ratio), ("resolution", resolution)),
+        source=recipe["source"],
     )
 
 

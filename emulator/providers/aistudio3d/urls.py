@@ -9,10 +9,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator.providers.aistudio3d import responses
-from emulator.providers.aistudio3d.catalog import models
+from emulator.providers.aistudio3d.catalog import OPERATIONS, models
 
-# (path segment, request contract, takes input images)
-OPERATIONS = (("generate", "request.generate", False), ("edit", "request.edit", True))
 PATH_PREFIXES = ("/v1/images/", "/v1/generation-request/", "/account/user/wallet", "/user/wallet")
 
 
@@ -28,10 +26,10 @@ def with_and_without_slash(
 routes = [
     route
     for model in models().values()
-    for operation, schema, edit in OPERATIONS
+    for operation in OPERATIONS
     for route in with_and_without_slash(
         f"/v1/images/{model.path}/{operation}/",
-        responses.submit_endpoint(model, schema, edit=edit),
+        responses.submit_endpoint(model, operation),
         ["POST"],
     )
 ]
