@@ -14,6 +14,11 @@ from emulator.providers.aistudio3d.catalog import models
 # (path segment, request contract, takes input images)
 OPERATIONS = (("generate", "request.generate", False), ("edit", "request.edit", True))
 PATH_PREFIXES = ("/v1/images/", "/v1/generation-request/", "/account/user/wallet", "/user/wallet")
+# Seed 002's example results: asset_url on cdn.3daistudio.com, asset and thumbnail on
+# storage.3daistudio.com. The emulator gives one URL for all three (asset_url == asset), on
+# the CDN, the URL the documentation tells clients to download.
+REAL_HOSTS = (r"api\.3daistudio\.com", r"cdn\.3daistudio\.com", r"storage\.3daistudio\.com")
+REAL_ASSET_BASE_URL = "https://cdn.3daistudio.com"
 
 
 def with_and_without_slash(
