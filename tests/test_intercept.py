@@ -138,7 +138,9 @@ def test_the_gateway_host_from_a_parameter_or_the_environment(
         )
         assert inline_images(answer)
         (entry,) = emulator.requests("vertex")
-    assert entry["path"] == "/api/v1/publishers/googleVertexAI/models/gemini-3-pro-image:generateContent"
+    assert entry["path"] == (
+        "/api/v1/publishers/googleVertexAI/models/gemini-3-pro-image:generateContent"
+    )
 
 
 # ------------------------------------------------------------------ requests: vibedream
@@ -264,7 +266,7 @@ def test_an_unlisted_host_is_refused_by_every_client_naming_it() -> None:
 
 
 def test_a_lookalike_of_a_provider_host_is_refused() -> None:
-    with intercept(), pytest.raises(httpx.ConnectError, match="evil-api.vibedream.ai.example"):
+    with intercept(), pytest.raises(httpx.ConnectError, match=r"evil-api\.vibedream"):
         httpx.get("https://evil-api.vibedream.ai.example/api/v1/predictions/x")
 
 
@@ -292,7 +294,7 @@ def test_allowed_hosts_pass_through_to_the_network(local_server: RunningServer) 
         assert requests.get(url).text == "hello"
         assert httpx2.get(url).text == "hello"
         assert emulator.requests() == []
-    with intercept(), pytest.raises(requests.ConnectionError, match="'127.0.0.1'"):
+    with intercept(), pytest.raises(requests.ConnectionError, match=r"'127\.0\.0\.1'"):
         requests.get(url)
 
 
