@@ -25,6 +25,8 @@ pytest.importorskip("google.genai")
 from google import genai
 from google.genai import types
 
+pytest_plugins = ["pytester"]
+
 KEY = "k"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 GEMINI_MODEL = "gemini-3-pro-image-preview"
@@ -376,3 +378,39 @@ def test_the_fixture_takes_allowed_hosts_from_the_marker(
     with pytest.raises(httpx.ConnectError) as refused:
         httpx.get("http://localhost:1/")  # let through: refused by the OS, not by intercept
     assert "imagegen intercept" not in str(refused.value)
+
+
+def test_a_strict_fixture_fails_on_unused_faults_and_refused_hosts(
+    pytester: pytest.Pytester,
+) -> None:
+    from tests.test_pytest_plugin import INI
+
+    pytester.makeini(INI)
+    pytester.makepyfile(
+        """
+        import httpx
+        import pytest
+        import requests
+
+        SUBMIT = "https://api.vibedream.ai/api/v1/models/z-image-turbo/generate"
+
+        @pytest.mark.imagegen(strict=True)
+        def test_it(imagegen_intercept):
+            imagegen_intercept.fail_next("vertex", "503")
+            try:  # an app that swallows the error still leaves the refusal
+                httpx.get("https://telemetry.example.com/ping")
+            except httpx.ConnectError:
+                pass
+            auth = {"Authorization": "Bearer k"}
+            answer = requests.post(SUBMIT, json={"prompt": "x"}, headers=auth)
+            assert answer.status_code == 200
+
+        def test_not_strict(imagegen_intercept):
+            imagegen_intercept.fail_next("vertex", "503")
+        """
+    )
+    result = pytester.runpytest()
+    out = result.stdout.str()
+    assert result.parseoutcomes() == {"passed": 2, "errors": 1}, out
+    assert "fail_next 503 x1" in out, out
+    assert "refused: GET https://telemetry.example.com/ping" in out, out
