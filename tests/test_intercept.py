@@ -220,7 +220,7 @@ def test_an_async_httpx_client_on_the_real_host(emu: ImagegenEmulator) -> None:
     assert [e["route"] for e in emu.requests("vibedream")] == ["submit", "poll"]
 
 
-def test_an_in_process_drop_reaches_httpx_and_httpx2_as_their_own_errors(
+def test_in_process_drops_and_timeouts_reach_each_client_as_its_own_error(
     emu: ImagegenEmulator,
 ) -> None:
     emu.fail_next("vibedream", "drop", count=2, route="submit")
@@ -228,6 +228,21 @@ def test_an_in_process_drop_reaches_httpx_and_httpx2_as_their_own_errors(
         httpx.post(VIBEDREAM_SUBMIT, json={"prompt": "x"}, headers=AUTH)
     with pytest.raises(httpx2.RemoteProtocolError):
         httpx2.post(VIBEDREAM_SUBMIT, json={"prompt": "x"}, headers=AUTH)
+    emu.configure({"defaults": {"timeout_seconds": 0}})
+    emu.fail_next("vibedream", "timeout", count=3, route="submit")
+    for send, error in (
+        (httpx.post, httpx.ReadTimeout),
+        (httpx2.post, httpx2.ReadTimeout),
+        (requests.post, requests.exceptions.ReadTimeout),
+    ):
+        with pytest.raises(error):
+            send(VIBEDREAM_SUBMIT, json={"prompt": "x"}, headers=AUTH)
+
+
+@pytest.mark.parametrize("url", ["https://assets.vibedream.ai/", "ftp://x.test", "https://a b"])
+def test_an_asset_base_url_is_scheme_host_and_path_without_a_trailing_slash(url: str) -> None:
+    with pytest.raises(InterceptError, match="asset_base_url"):
+        intercept(config={"providers": {"vibedream": {"asset_base_url": url}}}).__enter__()
 
 
 # ------------------------------------------------------------------ other hosts
