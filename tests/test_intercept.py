@@ -429,3 +429,15 @@ def test_a_strict_fixture_fails_on_unused_faults_and_refused_hosts(
     assert result.parseoutcomes() == {"passed": 2, "errors": 1}, out
     assert "fail_next 503 x1" in out, out
     assert "refused: GET https://telemetry.example.com/ping" in out, out
+
+
+def test_the_plugin_loads_no_mocking_library_until_intercept_starts() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, emulator.testing.pytest_plugin\n"
+        "print(sorted(m for m in ('respx', 'responses', 'requests') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out
