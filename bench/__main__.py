@@ -38,6 +38,7 @@ BENCHES = (
     Bench("bench.record_proxy", (), 40.0),
     Bench("bench.load", ("--duration", "10"), 40.0),
     Bench("bench.memory_jobs", (), 90.0),
+    Bench("bench.intercept_cost", (), 40.0),
     Bench("bench.store_cost", ("--requests", "1000", "--redis-requests", "100000"), 60.0),
     # Against WireMock, Prism and Mockoon (installed with npm on first use: ~40 s more), and
     # on the Redis store; bench.images_render above already times the renders.

@@ -1,5 +1,6 @@
 """Output files: described when a job is created, rendered lazily on first download, served at
-URLs built from the incoming request's base URL, visible only between completion and expiry.
+URLs built from the incoming request's base URL (or a provider's `asset_base_url` setting),
+visible only between completion and expiry.
 A downloaded file's rendering stays in the image cache until its job leaves the store (or the
 cache's byte bound pushes it out first): the store tells the asset to forget it."""
 
@@ -14,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator.core.http import JSONResponse
+from emulator.core.http import JSONResponse, public_base_url
 from emulator.core.images import MIME_TYPES, ImageCache, ImageSpec
 from emulator.core.recipes import Recipe, build
-from emulator.core.runtime import runtime
+from emulator.core.runtime import Runtime, runtime
 
 ASSET_PREFIX = "/assets"
 
@@ -65,6 +66,13 @@ class Asset:
 
     def url(self, base_url: str) -> str:
         return f"{base_url}{ASSET_PREFIX}/{self.id}/{self.filename}"
+
+
+def asset_base_url(request: Request, rt: Runtime, provider: str, model: str | None) -> str:
+    """Where a provider's output URLs point: its `asset_base_url` setting (the real file host
+    while emulator.testing.intercept answers it in-process), else the URL the request came in
+    on."""
+    return rt.config.setting(provider, model, "asset_base_url") or public_base_url(request)
 
 
 ID_BYTES = 18  # 144 random bits, as secrets.token_urlsafe(18)

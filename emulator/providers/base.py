@@ -40,6 +40,12 @@ class Provider:
     job_id_params: tuple[str, ...] = ()
     # The ids of the models it serves (its catalog): what a request may name.
     model_ids: Callable[[], Iterable[str]] = tuple
+    # The real provider's host names, as regular expressions of a whole host (moto's
+    # url_bases): what emulator.testing.intercept answers in-process.
+    real_hosts: tuple[str, ...] = ()
+    # Where the real provider's output files live (scheme://host): the `asset_base_url` an
+    # intercepted emulator names in its answers. None: it answers with the file inline.
+    real_asset_base_url: str | None = None
 
     def error_shape(self, path: str) -> ErrorShape | None:
         return next((shape for shape in self.error_shapes if shape.owns(path)), None)

@@ -5,6 +5,9 @@
 teardown when a scenario step or queued fault went unused or a request met an unknown endpoint
 or model (handle.py, ``unmet_expectations``).
 
+``allow_hosts=[...]`` and ``gateway_url=`` are read by the ``imagegen_intercept`` fixture only
+(the closest marker giving one wins; interception.py).
+
 ``replay="recordings/"`` (a folder of HAR files, or one) and ``replay_strict=True`` are the
 config's ``[replay] folder`` and ``strict``: a test replaying other recordings gets a server of
 its own (``replay`` is RESTART_ONLY), and unreadable recordings fail it with one line.
@@ -30,7 +33,17 @@ DEFAULT_SEED = 0
 # What a running emulator cannot change (PUT /_emulator/config keeps them): a test that asks for
 # other values of these gets a server of its own.
 RESTART_ONLY = RESTART_ONLY_KEYS
-MARKER_ARGUMENTS = ("profile", "seed", "config", "replay", "replay_strict", "strict")
+MARKER_ARGUMENTS = (
+    "profile",
+    "seed",
+    "config",
+    "replay",
+    "replay_strict",
+    "strict",
+    # imagegen_intercept's only: hosts let through, and the gateway's base URL.
+    "allow_hosts",
+    "gateway_url",
+)
 
 
 class SettingsError(ValueError):
@@ -117,10 +130,17 @@ def resolve_strict(
 ) -> bool:
     """Whether the test fails at teardown on unused faults and unexpected requests: the
     closest marker's ``strict`` when one gives it, else ``--imagegen-strict``."""
+    return bool(closest(markers, "strict", option_strict))
+
+
+def closest(
+    markers: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]], name: str, default: Any
+) -> Any:
+    """The closest marker's ``name`` when one gives it (not None), else ``default``."""
     for _args, kwargs in markers:
-        if kwargs.get("strict") is not None:
-            return bool(kwargs["strict"])
-    return option_strict
+        if kwargs.get(name) is not None:
+            return kwargs[name]
+    return default
 
 
 def deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

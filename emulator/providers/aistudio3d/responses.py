@@ -11,14 +11,14 @@ from typing import Any
 from starlette.requests import Request
 
 import contracts
-from emulator.core.assets import Asset, new_asset_id
+from emulator.core.assets import Asset, asset_base_url, new_asset_id
 from emulator.core.auth import authenticate_bearer
 from emulator.core.clock import iso8601
 from emulator.core.datauri import decode_image_uris
 from emulator.core.durations import Duration
 from emulator.core.errors import ApiError, ErrorKind
 from emulator.core.faults import settle
-from emulator.core.http import JSONResponse, public_base_url, read_json
+from emulator.core.http import JSONResponse, read_json
 from emulator.core.images import ImageSpec, request_picture
 from emulator.core.jobs import Job, JobStatus
 from emulator.core.moderation import Stage
@@ -225,7 +225,7 @@ async def get_status(request: Request) -> JSONResponse:
         "results": [],
     }
     if state.status is JobStatus.SUCCEEDED:
-        base = public_base_url(request)
+        base = asset_base_url(request, rt, PROVIDER_ID, job.model)
         body["results"] = [
             result(rt, base, full_id, thumbnail_id)
             for full_id, thumbnail_id in zip(job.outputs, job.params["thumbnails"], strict=True)

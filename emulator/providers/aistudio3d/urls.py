@@ -12,6 +12,11 @@ from emulator.providers.aistudio3d import responses
 from emulator.providers.aistudio3d.catalog import OPERATIONS, models
 
 PATH_PREFIXES = ("/v1/images/", "/v1/generation-request/", "/account/user/wallet", "/user/wallet")
+# Seed 002's example results: asset_url on cdn.3daistudio.com, asset and thumbnail on
+# storage.3daistudio.com. The emulator gives one URL for all three (asset_url == asset), on
+# the CDN, the URL the documentation tells clients to download.
+REAL_HOSTS = (r"api\.3daistudio\.com", r"cdn\.3daistudio\.com", r"storage\.3daistudio\.com")
+REAL_ASSET_BASE_URL = "https://cdn.3daistudio.com"
 
 
 def with_and_without_slash(

@@ -28,4 +28,5 @@ PROVIDER = Provider(
     ),
     example_curl=example_curl,
     model_ids=lambda: models().keys(),
+    real_hosts=urls.REAL_HOSTS,
 )

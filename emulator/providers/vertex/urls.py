@@ -16,6 +16,16 @@ from emulator.providers.vertex.tokens import compute_tokens, count_tokens
 
 Handler = Callable[[Request, Surface], Awaitable[Response]]
 
+# The Gemini API, and Vertex AI's global, regional and multi-regional hosts (the base URLs
+# google-genai's _api_client.py builds). The gateway's host is the user's own
+# (VERTEX_GATEWAY_BASE_URL): emulator.testing.intercept adds it.
+REAL_HOSTS = (
+    r"generativelanguage\.googleapis\.com",
+    r"aiplatform\.googleapis\.com",
+    r"[a-z0-9-]+-aiplatform\.googleapis\.com",
+    r"aiplatform\.[a-z0-9-]+\.rep\.googleapis\.com",
+)
+
 MODEL_METHODS: dict[Method, Handler] = {
     Method.GENERATE: generate_content,
     Method.STREAM: stream_generate_content,

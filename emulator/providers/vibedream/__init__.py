@@ -23,5 +23,7 @@ PROVIDER = Provider(
     error_shapes=(ErrorShape(urls.PATH_PREFIXES, render_error, schema="error"),),
     example_curl=example_curl,
     model_ids=lambda: models().keys(),
+    real_hosts=urls.REAL_HOSTS,
+    real_asset_base_url=urls.REAL_ASSET_BASE_URL,
     job_id_params=("prediction_id",),
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from emulator.core.assets import Asset, new_asset_id
+from emulator.core.assets import Asset, asset_base_url, new_asset_id
 from emulator.core.auth import authenticate_bearer
 from emulator.core.clock import iso8601
 from emulator.core.datauri import decode_image_uris, is_data_uri
@@ -171,7 +171,7 @@ async def get_prediction(request: Request) -> JSONResponse:
     state = job.state_at(rt.clock.now())
     outputs = None
     if state.status is JobStatus.SUCCEEDED:
-        base = public_base_url(request)
+        base = asset_base_url(request, rt, PROVIDER_ID, job.model)
         outputs = [rt.store.get_asset(asset_id).url(base) for asset_id in job.outputs]
     return JSONResponse(
         {
