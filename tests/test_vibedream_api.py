@@ -164,10 +164,19 @@ def test_unknown_paths_and_methods_under_vibedream_answer_in_its_shape(client: T
     assert wrong_method.json()["code"] == "method_not_allowed"
 
 
-def test_status_url_follows_the_public_base_url_behind_a_proxy(app) -> None:
+def test_every_url_follows_the_public_base_url_behind_a_proxy(app) -> None:
+    """Behind a proxy (`--root-path /emu`) both URLs an answer names keep the root path: the
+    statusUrl of the submit and, once the job is done, the output's download URL (issue 23)."""
+    public = "https://imagegen.example.test/emu"
     with TestClient(app, base_url="https://imagegen.example.test", root_path="/emu") as client:
         body = submit(client, TURBO, {"prompt": "x"})
-        assert body["statusUrl"].startswith("https://imagegen.example.test/emu/api/v1/predictions/")
+        assert body["statusUrl"] == f"{public}/api/v1/predictions/{body['id']}"
+        advance(client, 3)  # z-image-turbo takes 1-3 s
+        [output] = poll(client, body["id"])["outputs"]
+        assert output.startswith(f"{public}/assets/"), output
+        download = client.get(output)
+        assert download.status_code == 200
+        assert download.headers["content-type"] == "image/jpeg"
 
 
 def test_reset_forgets_jobs_and_rewinds_the_clock(client: TestClient) -> None:
