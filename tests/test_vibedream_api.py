@@ -179,6 +179,22 @@ def test_every_url_follows_the_public_base_url_behind_a_proxy(app) -> None:
         assert download.headers["content-type"] == "image/jpeg"
 
 
+def test_an_output_is_gone_at_exactly_its_expiry() -> None:
+    """With `asset_ttl`, a download works until the instant the file expires, not at it; the
+    dashboard says the same (issue 23: only 3D AI Studio's expiry was tested)."""
+    settings = {"vibedream": {"asset_ttl": 60, "job_duration": 2}}
+    with contract_client(create_app(emulator_config(providers=settings))) as client:
+        created = submit(client, TURBO, {"prompt": "x"})
+        advance(client, 2)
+        [url] = poll(client, created["id"])["outputs"]
+        advance(client, 59.5)
+        assert client.get(url).status_code == 200
+        advance(client, 0.5)  # exactly 60 s after completion
+        assert client.get(url).status_code == 404
+        [listed] = client.get("/_emulator/jobs").json()["jobs"]
+        assert listed["outputs"][0]["available"] is False
+
+
 def test_reset_forgets_jobs_and_rewinds_the_clock(client: TestClient) -> None:
     created = submit(client, TURBO, {"prompt": "x"})
     advance(client, 100)
