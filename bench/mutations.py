@@ -10,6 +10,13 @@ mutation **caught** (a test failed) or **survived** (every test passed: a gap in
     .venv/bin/python -m bench.mutations --only ID [ID ...]
     .venv/bin/python -m bench.mutations --list            # the entries, nothing run
     .venv/bin/python -m bench.mutations --timeout 120     # seconds per entry (default 300)
+    .venv/bin/python -m bench.mutations --each            # each listed test on its own
+    .venv/bin/python -m bench.mutations --root DIR --data FILE  # another tree, other entries
+
+``--each`` runs every listed test selection of an entry separately, one row each: it shows
+whether a behaviour has more than one independent guard (a mutation caught by one test only is
+one careless edit away from unguarded). ``--root`` copies another tree instead of this one (an
+older commit unpacked with ``git archive``, to show that a mutation survived before a fix).
 
 Before the mutations, the listed tests run once on the unchanged copy (``--no-baseline`` skips
 it): a mutation is only "caught" if its tests passed without it. Exit status 0 when every
@@ -37,7 +44,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).with_name("mutations.toml")
 DEFAULT_TIMEOUT = 300.0  # seconds per entry's test run
 # Not copied: the virtualenv is used in place, the rest is regenerated or irrelevant.
-IGNORED = (".venv", ".git", "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info", ".ruff_cache")
+IGNORED = (
+    ".venv",
+    ".git",
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    "*.egg-info",
+    ".ruff_cache",
+)
 # The same pytest options for the baseline and every mutation: quiet, stop at the first
 # failure (one is enough to call it caught), no random order, no cache written into the copy.
 PYTEST_OPTIONS = ("-q", "-x", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-header")
@@ -104,10 +119,10 @@ def occurrences(mutation: Mutation, root: Path = ROOT) -> int:
     return path.read_text(encoding="utf-8").count(mutation.old) if path.is_file() else 0
 
 
-def copy_repository(destination: Path) -> Path:
+def copy_repository(destination: Path, root: Path = ROOT) -> Path:
     """The tracked-looking part of the repository, copied (a few MB: no .venv, no .git)."""
     target = destination / "repo"
-    shutil.copytree(ROOT, target, ignore=shutil.ignore_patterns(*IGNORED), symlinks=True)
+    shutil.copytree(root, target, ignore=shutil.ignore_patterns(*IGNORED), symlinks=True)
     return target
 
 
@@ -174,16 +189,21 @@ def check_imports_from(copy: Path) -> None:
         raise RuntimeError(f"the copy's packages are not the ones imported: {answer.stdout}")
 
 
-def mutate(copy: Path, mutation: Mutation, timeout: float) -> Result:
+def mutate(
+    copy: Path, mutation: Mutation, timeout: float, tests: Sequence[str] | None = None
+) -> Result:
+    """Apply the mutation to the copy, run its tests (or ``tests``), undo it."""
     started = time.monotonic()
     path = copy / mutation.file
     count = occurrences(mutation, copy)
     if count != 1:
-        return Result(mutation, Outcome.STALE, 0.0, f"old text found {count} times in {mutation.file}")
+        return Result(
+            mutation, Outcome.STALE, 0.0, f"old text found {count} times in {mutation.file}"
+        )
     original = path.read_text(encoding="utf-8")
     path.write_text(original.replace(mutation.old, mutation.new), encoding="utf-8")
     try:
-        status, output = run_tests(copy, mutation.tests, timeout)
+        status, output = run_tests(copy, mutation.tests if tests is None else tests, timeout)
     finally:
         path.write_text(original, encoding="utf-8")  # the copy is clean for the next entry
     seconds = time.monotonic() - started
@@ -193,25 +213,38 @@ def mutate(copy: Path, mutation: Mutation, timeout: float) -> Result:
         return Result(mutation, Outcome.SURVIVED, seconds, "every listed test passed")
     if status in (1, 2):  # tests failed, or collection failed on the changed code
         return Result(mutation, Outcome.CAUGHT, seconds, first_failure(output))
-    return Result(mutation, Outcome.ERROR, seconds, f"pytest exit {status}: {first_failure(output)}")
+    return Result(
+        mutation, Outcome.ERROR, seconds, f"pytest exit {status}: {first_failure(output)}"
+    )
 
 
 def table(results: Sequence[Result]) -> str:
-    """A Markdown table: one row per entry."""
+    """A Markdown table: one row per run (per entry; with --each, per entry and test)."""
     rows = ["| id | outcome | seconds | detail |", "| --- | --- | --- | --- |"]
     for result in results:
         detail = result.detail.replace("|", "\\|")
-        rows.append(f"| {result.mutation.id} | {result.outcome} | {result.seconds:.1f} | {detail} |")
+        rows.append(
+            f"| {result.mutation.id} | {result.outcome} | {result.seconds:.1f} | {detail} |"
+        )
     return "\n".join(rows)
 
 
+def runs(mutation: Mutation, each: bool) -> list[tuple[str, ...] | None]:
+    """The test selections to run for an entry: all at once (None), or each on its own."""
+    return [(test,) for test in mutation.tests] if each else [None]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.mutations", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.mutations", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--only", nargs="+", metavar="ID", help="run these entries only")
     parser.add_argument("--list", action="store_true", help="list the entries and exit")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per entry")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
     parser.add_argument("--data", type=Path, default=DATA, help="the entries (TOML)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the tree to copy and mutate")
+    parser.add_argument("--each", action="store_true", help="run each listed test on its own")
     args = parser.parse_args(argv)
 
     mutations = load(args.data)
@@ -226,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     with tempfile.TemporaryDirectory(prefix="mutations-") as scratch:
-        copy = copy_repository(Path(scratch))
+        copy = copy_repository(Path(scratch), args.root.resolve())
         check_imports_from(copy)
         if not args.no_baseline:
             tests = list(dict.fromkeys(test for mutation in mutations for test in mutation.tests))
@@ -238,9 +271,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
         results = []
         for mutation in mutations:
-            result = mutate(copy, mutation, args.timeout)
-            print(f"{result.outcome:>8}  {mutation.id} ({result.seconds:.1f} s)", flush=True)
-            results.append(result)
+            for tests in runs(mutation, args.each):
+                result = mutate(copy, mutation, args.timeout, tests)
+                if tests is not None and result.outcome is not Outcome.CAUGHT:
+                    result = Result(
+                        mutation, result.outcome, result.seconds, f"{tests[0]}: {result.detail}"
+                    )
+                label = mutation.id if tests is None else f"{mutation.id} / {tests[0]}"
+                print(f"{result.outcome:>8}  {label} ({result.seconds:.1f} s)", flush=True)
+                results.append(result)
     print()
     print(table(results))
     survived = [result for result in results if result.outcome is not Outcome.CAUGHT]

@@ -318,7 +318,8 @@ def test_every_result_url_keeps_the_root_path_behind_a_proxy() -> None:
     """Behind a proxy (`--root-path /emu`) the three URLs of a result name the public address,
     root path included, and each one downloads (issue 23)."""
     public = "https://imagegen.example.test/emu"
-    app = create_app(emulator_config(providers={PROVIDER: {"queue_duration": 0, "job_duration": 0}}))
+    timings = {"queue_duration": 0, "job_duration": 0}
+    app = create_app(emulator_config(providers={PROVIDER: timings}))
     with TestClient(app, base_url="https://imagegen.example.test", root_path="/emu") as client:
         client.event_hooks["response"].append(check_contract)
         [result] = finished(client, generate(client))

@@ -301,7 +301,8 @@ def is_closed(node: dict[str, Any]) -> bool:
 def test_every_object_is_closed_unless_listed_open_with_a_reason(provider: str, name: str) -> None:
     listed = OPEN_OBJECTS.get((provider, name), {})
     found_open = {
-        pointer for pointer, node in object_nodes(contracts.schema(provider, name))
+        pointer
+        for pointer, node in object_nodes(contracts.schema(provider, name))
         if not is_closed(node)
     }
     if "*" in listed:
@@ -335,9 +336,7 @@ def with_field_at(instance: Any, path: str, key: str) -> Any:
     return changed
 
 
-CLOSED_CONTRACTS = [
-    entry for entry in all_schemas() if "*" not in OPEN_OBJECTS.get(entry, {})
-]
+CLOSED_CONTRACTS = [entry for entry in all_schemas() if "*" not in OPEN_OBJECTS.get(entry, {})]
 
 
 @pytest.mark.parametrize(("provider", "name"), CLOSED_CONTRACTS)

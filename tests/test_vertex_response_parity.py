@@ -330,7 +330,8 @@ def test_grounding_pages_keep_the_root_path_behind_a_proxy(surface: Surface) -> 
             "groundingMetadata"
         ]
         uris = [chunk["web"]["uri"] for chunk in grounding["groundingChunks"]]
-        assert uris and all(uri.startswith(f"{public}/assets/grounding-api-redirect/") for uri in uris)
+        pages = f"{public}/assets/grounding-api-redirect/"
+        assert uris and all(uri.startswith(pages) for uri in uris), uris
         links = re.findall(r'href="([^"]+)"', grounding["searchEntryPoint"]["renderedContent"])
         assert links and all(link.startswith(f"{public}/assets/") for link in links), links
         assert all(client.get(uri).status_code == 200 for uri in [*uris, *links])
