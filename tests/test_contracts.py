@@ -239,6 +239,17 @@ NOT_MODELLED = (
     " list its fields (Google refuses unknown names inside; see issue 23's report)"
 )
 NEVER_SENT = "not modelled: the emulator never sends it"
+# Each tool's own settings, and the tool configuration's: the emulator uses none of them.
+TOOL_SETTINGS = NOT_MODELLED
+COMMON_TOOLS = (
+    "googleSearchRetrieval",
+    "codeExecution",
+    "googleSearch",
+    "computerUse",
+    "urlContext",
+    "googleMaps",
+)
+VERTEX_TOOLS = ("retrieval", "enterpriseWebSearch", "parallelAiSearch", "exaAiSearch")
 OPEN_OBJECTS: dict[tuple[str, str], dict[str, str]] = {
     (VD, NANO): {"*": OPEN_REQUESTS},
     (VD, ZIT): {"*": OPEN_REQUESTS},
@@ -249,8 +260,12 @@ OPEN_OBJECTS: dict[tuple[str, str], dict[str, str]] = {
     (VX, "stream-chunk"): {"*": GOOGLE_GROWS},
     (VX, "stream-chunk-gemini"): {"*": GOOGLE_GROWS},
     (VX, "request"): {
-        "/properties/tools/items": NOT_MODELLED,
-        "/properties/toolConfig": NOT_MODELLED,
+        **{
+            f"/properties/tools/items/properties/{tool}": TOOL_SETTINGS
+            for tool in (*COMMON_TOOLS, *VERTEX_TOOLS)
+        },
+        "/properties/toolConfig/properties/functionCallingConfig": TOOL_SETTINGS,
+        "/properties/toolConfig/properties/retrievalConfig": TOOL_SETTINGS,
         "/properties/modelArmorConfig": NOT_MODELLED,
         "/$defs/part/properties/mediaResolution": NOT_MODELLED,
         "/$defs/part/properties/partMetadata": "a google.protobuf.Struct: any keys",
@@ -260,6 +275,10 @@ OPEN_OBJECTS: dict[tuple[str, str], dict[str, str]] = {
         "/$defs/generationConfig/properties/modelConfig": NOT_MODELLED,
     },
     (VX, "request-gemini"): {
+        **{
+            f"/$defs/tool/properties/{tool}": TOOL_SETTINGS
+            for tool in (*COMMON_TOOLS, "fileSearch")
+        },
         "/$defs/generationConfig/properties/audioTranscriptionConfig": NOT_MODELLED,
     },
     (VX, "file"): {"/properties/error": NEVER_SENT, "/properties/videoMetadata": NEVER_SENT},
