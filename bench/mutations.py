@@ -167,7 +167,7 @@ def run_tests(copy: Path, tests: Sequence[str], timeout: float) -> tuple[int | N
 def first_failure(output: str) -> str:
     """The first FAILED/ERROR line of pytest's short summary, else its last line."""
     for line in output.splitlines():
-        if line.startswith(("FAILED ", "ERROR ")):
+        if line.startswith(("FAILED tests", "ERROR tests")):  # not a captured log line
             return line.split(" - ")[0]
     lines = [line for line in output.splitlines() if line.strip()]
     return lines[-1] if lines else "(no output)"
