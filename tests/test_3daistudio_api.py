@@ -19,7 +19,7 @@ from PIL import Image, ImageChops, ImageStat
 from starlette.testclient import TestClient
 
 from emulator import create_app
-from tests.conftest import AUTH, EPOCH, KEY, contract_client, emulator_config
+from tests.conftest import AUTH, EPOCH, KEY, check_contract, contract_client, emulator_config
 from tests.images import data_uri
 from tests.sizes import PRO_SIZES
 
@@ -312,6 +312,20 @@ def test_files_are_not_downloadable_before_the_task_finishes(app, client: TestCl
     results = finished(client, task_id)
     assert urls == [results[0]["asset_url"], results[0]["thumbnail"]]
     assert [client.get(url).status_code for url in urls] == [200, 200]
+
+
+def test_every_result_url_keeps_the_root_path_behind_a_proxy() -> None:
+    """Behind a proxy (`--root-path /emu`) the three URLs of a result name the public address,
+    root path included, and each one downloads (issue 23)."""
+    public = "https://imagegen.example.test/emu"
+    timings = {"queue_duration": 0, "job_duration": 0}
+    app = create_app(emulator_config(providers={PROVIDER: timings}))
+    with TestClient(app, base_url="https://imagegen.example.test", root_path="/emu") as client:
+        client.event_hooks["response"].append(check_contract)
+        [result] = finished(client, generate(client))
+        for name in ("asset_url", "asset", "thumbnail"):
+            assert result[name].startswith(f"{public}/assets/"), (name, result[name])
+            assert client.get(result[name]).status_code == 200, name
 
 
 @pytest.mark.parametrize("resolution", ["1K", "2K"])

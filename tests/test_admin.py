@@ -39,6 +39,16 @@ def test_advance_refuses_anything_but_a_non_negative_number(client: TestClient, 
     assert client.get("/_emulator/clock").json()["offset"] == 0
 
 
+def test_advance_refuses_any_step_back_however_small_and_takes_zero(client: TestClient) -> None:
+    client.post("/_emulator/clock/advance", json={"seconds": 10})
+    refused = client.post("/_emulator/clock/advance", json={"seconds": -0.5})
+    assert refused.status_code == 400
+    assert "only moves forward" in refused.json()["error"]["message"]
+    assert client.get("/_emulator/clock").json()["offset"] == 10
+    assert client.post("/_emulator/clock/advance", json={"seconds": 0}).status_code == 200
+    assert client.get("/_emulator/clock").json()["offset"] == 10
+
+
 def test_advance_refuses_a_non_finite_number(client: TestClient) -> None:
     response = client.post(
         "/_emulator/clock/advance",

@@ -64,6 +64,29 @@ def test_a_refused_key_is_an_authentication_error_that_never_shows_the_key(
         assert SECRET not in text
 
 
+# The code each provider's body gives a refused (401) and a forbidden (403) key: the clients'
+# error table maps both to AuthenticationError (issue 23: only 401 was tested).
+KEY_REFUSALS = {
+    "vibedream": {401: "unauthorized", 403: "forbidden"},
+    "vertex": {401: "invalid_api_key", 403: "forbidden"},  # the gateway's codes
+    "3daistudio": {401: "invalid_api_key", 403: "permission_denied"},
+}
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.parametrize("provider", sorted(SYNC_CLIENTS))
+def test_401_and_403_are_authentication_errors_with_the_providers_code(
+    provider: str, status: int, http: TestClient
+) -> None:
+    fault = {"provider": provider, "error": str(status), "count": 1}
+    assert http.post("/_emulator/faults", json=fault).status_code == 200
+    with pytest.raises(AuthenticationError) as caught:
+        client_for(provider, http).generate("a red fox")
+    check_carries_the_answer(caught.value, provider, status)
+    assert caught.value.code == KEY_REFUSALS[provider][status]
+    assert f"HTTP {status}" in str(caught.value)
+
+
 # (call options that break one parameter, the field the error must name)
 INVALID = {
     "vibedream": ({"size": "7*1024"}, "size"),

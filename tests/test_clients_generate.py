@@ -27,6 +27,7 @@ from clients import (
     AsyncVibedreamClient,
     EmulatorClock,
     GenerationResult,
+    PollPolicy,
     Progress,
     VibedreamClient,
 )
@@ -58,6 +59,7 @@ EDIT: dict[str, tuple[dict[str, Any], tuple[str, int, int], int]] = {
 }
 # The shortest documented job, in virtual seconds: what the sleep hook must have skipped.
 SHORTEST_JOB = {"vibedream": 1.0, "vertex": 0.0, "3daistudio": 41.0}
+POLLED = ("vibedream", "3daistudio")  # the asynchronous APIs; vertex answers at once
 FINAL_STATUS = {"vibedream": "completed", "vertex": "STOP", "3daistudio": "FINISHED"}
 WALL_LIMIT = 5.0  # seconds; the virtual durations add up to minutes
 
@@ -178,6 +180,35 @@ def test_sync_and_async_send_the_same_requests(app: Starlette) -> None:
     async_result, async_sleeps = run_async(create_app(emulator_config()), body)
     assert sync_result.image.data == async_result.image.data
     assert sync_sleeps == async_sleeps
+
+
+# A job of exactly 40 s, polled from 1 s, doubling, capped at 8 s: the first poll goes at once,
+# then the waits are 1, 2, 4, 8, 8, 8, 8 (39 s: still running) and 8 (47 s: done).
+LONG_JOB = {"queue_duration": 0, "job_duration": 40}
+GROWING = PollPolicy(interval=1, backoff=2, max_interval=8, timeout=600)
+GROWING_SLEEPS = [1, 2, 4, 8, 8, 8, 8, 8]
+
+
+@pytest.mark.parametrize("provider", sorted(POLLED))
+def test_the_polling_interval_grows_by_its_backoff_up_to_its_cap(provider: str) -> None:
+    """The exact waits of a long job, through the injectable clock, sync and async (issue 23)."""
+    config = emulator_config(providers={provider: LONG_JOB})
+    with contract_client(create_app(config)) as http:
+        clock = EmulatorClock(http)
+        client = SYNC_CLIENTS[provider](
+            KEY, http_client=http, sleep=clock.sleep, clock=clock.now, polling=GROWING
+        )
+        client.generate("a red fox")
+    assert clock.sleeps == GROWING_SLEEPS
+
+    async def body(http: httpx.AsyncClient, clock: AsyncEmulatorClock) -> list[float]:
+        client = ASYNC_CLIENTS[provider](
+            KEY, http_client=http, sleep=clock.sleep, clock=clock.now, polling=GROWING
+        )
+        await client.generate("a red fox")
+        return clock.sleeps
+
+    assert run_async(create_app(config), body) == GROWING_SLEEPS
 
 
 def test_an_edit_can_take_the_image_of_an_earlier_result(app: Starlette) -> None:

@@ -71,6 +71,12 @@ def test_job_state_is_a_pure_function_of_time() -> None:
     assert subject.state_at(130) == running  # asking again changes nothing
 
 
+def test_a_job_runs_from_exactly_its_start_instant() -> None:
+    subject = job()  # created at 100, queued 10 s
+    assert subject.state_at(109.999).status is JobStatus.QUEUED
+    assert subject.state_at(110) == (JobStatus.RUNNING, 0.0, None)
+
+
 def test_a_job_with_a_failure_ends_failed() -> None:
     state = job(failure="flagged").state_at(1000)
     assert state.status is JobStatus.FAILED and state.done
@@ -81,7 +87,7 @@ def test_a_zero_length_job_is_done_at_once() -> None:
 
 
 def test_progress_never_reads_100_before_completion() -> None:
-    assert job().state_at(149.9999).progress < 100
+    assert job().state_at(149.9999).progress == 99.0  # capped at 99 while running (issue 23)
 
 
 @pytest.mark.parametrize(

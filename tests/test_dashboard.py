@@ -123,6 +123,37 @@ def test_a_job_is_listed_while_it_runs_then_with_its_output(client: TestClient) 
     assert output["thumbnail_url"] == f"http://testserver/_emulator/thumbnails/{output['id']}"
 
 
+def test_a_job_runs_from_its_start_instant_and_reads_99_until_its_end(
+    open_client: OpenClient,
+) -> None:
+    """The two edges of "running" (issue 23): at exactly its start instant a job is running at
+    0 (no longer queued); a hundredth of a second before its end it still reads 99, never 100
+    while not done (3D AI Studio documents IN_PROGRESS as 0-99)."""
+    studio = {"3daistudio": {"queue_duration": 2, "job_duration": 10}}  # vibedream never queues
+    client = open_client(emulator_config(providers=studio))
+    assert client.post(STUDIO, json={"prompt": "a city"}, headers=AUTH).status_code == 200
+    assert [(job["status"], job["progress"]) for job in jobs(client)] == [("queued", 0.0)]
+    advance(client, 2)  # its start instant
+    assert [(job["status"], job["progress"]) for job in jobs(client)] == [("running", 0.0)]
+    advance(client, 9.99)  # 0.01 s before it ends: 99.9 % of its run
+    [late] = jobs(client)
+    assert (late["status"], late["progress"], late["outputs"]) == ("running", 99.0, [])
+    advance(client, 0.01)
+    assert [(job["status"], job["progress"]) for job in jobs(client)] == [("succeeded", 100.0)]
+
+
+def test_output_and_thumbnail_urls_keep_the_root_path_behind_a_proxy(app: object) -> None:
+    public = "https://imagegen.example.test/emu"
+    with TestClient(app, base_url="https://imagegen.example.test", root_path="/emu") as client:
+        submit_turbo(client)
+        advance(client, 3)
+        [output] = jobs(client)[0]["outputs"]
+        assert output["url"].startswith(f"{public}/assets/"), output["url"]
+        assert output["thumbnail_url"] == f"{public}/_emulator/thumbnails/{output['id']}"
+        assert client.get(output["url"]).status_code == 200
+        assert client.get(output["thumbnail_url"]).status_code == 200
+
+
 def test_the_thumbnail_is_the_output_scaled_down_and_cacheable(client: TestClient) -> None:
     job_id = submit_turbo(client)
     [listed] = jobs(client)

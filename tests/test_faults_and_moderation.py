@@ -3,12 +3,14 @@ vibedream API; the vertex tests cover the same core from the other provider's si
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from starlette.testclient import TestClient
 
 from emulator.config import Config
 from emulator.core.faults import Fault
-from emulator.core.moderation import Category, Moderator, Stage
+from emulator.core.moderation import Category, Moderator, Rule, Stage
 from emulator.core.randomness import SeededRandom
 from tests.conftest import AUTH
 
@@ -114,6 +116,24 @@ def test_fault_parse_reads_kind_and_retry_after() -> None:
 def test_default_moderation_rules(text: str, expected: tuple[Stage, Category] | None) -> None:
     verdict = Moderator(Config(), SeededRandom(1)).judge(text, "vibedream", None)
     assert (verdict and (verdict.stage, verdict.category)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "caught"),
+    [
+        ("a fox", "fox"),
+        ("FOX!", "FOX"),
+        ("fox-like", "fox"),  # a hyphen ends a word
+        ("foxes", None),  # the word must end where the trigger does
+        ("a foxglove", None),
+        ("firefox", None),  # ... and start where it does
+        ("fox_trot", None),  # "_" is a word character
+    ],
+)
+def test_a_word_rule_matches_whole_words_only(text: str, caught: str | None) -> None:
+    rule = Rule.parse({"word": "fox"})
+    assert rule.catches(text, SeededRandom(1)) == caught
+    assert asyncio.run(rule.catches_sliced(text, SeededRandom(1))) == caught
 
 
 def test_a_blocked_prompt_fails_the_prediction_at_once(client: TestClient) -> None:

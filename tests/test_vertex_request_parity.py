@@ -165,6 +165,10 @@ UNKNOWN = [
         "foo",
         "contents[0].parts[0]",
     ),
+    # Inside a tool and the tool configuration too (issue 23's sweep; Google refuses these:
+    # "Unknown name \"type\" at 'tools[26]': Cannot find field.", github/github-mcp-server#1385).
+    ("a tool's foo", {**body(), "tools": [{"googleSearch": {}, "foo": {}}]}, "foo", "tools[0]"),
+    ("toolConfig.foo", {**body(), "toolConfig": {"foo": 1}}, "foo", "tool_config"),
 ]
 
 
@@ -232,6 +236,46 @@ EXTRA_IMAGE_CONFIG = {
         "imageOutputOptions": {"mimeType": "image/png", "compressionQuality": 90},
     },
 }
+
+
+# Every field of Tool each API defines (googleapis/googleapis: the Gemini API's
+# google/ai/generativelanguage/v1beta/content.proto, Vertex AI's
+# google/cloud/aiplatform/v1beta1/tool.proto and v1/tool.proto), with a value Google takes.
+COMMON_TOOLS = {
+    "functionDeclarations": [{"name": "f", "description": "a function"}],
+    "googleSearchRetrieval": {},
+    "codeExecution": {},
+    "googleSearch": {},
+    "computerUse": {"environment": "ENVIRONMENT_BROWSER"},
+    "urlContext": {},
+    "googleMaps": {},
+}
+OWN_TOOLS = {
+    "gemini": {"fileSearch": {"fileSearchStoreNames": ["fileSearchStores/s"]}},
+    "vertex": {
+        "retrieval": {"vertexAiSearch": {"datastore": "projects/p/locations/l/datastores/d"}},
+        "enterpriseWebSearch": {},
+        "parallelAiSearch": {},
+        "exaAiSearch": {},
+    },
+}
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_every_tool_google_defines_is_accepted_and_the_other_apis_are_unknown(
+    client: TestClient, surface: str
+) -> None:
+    api = "gemini" if surface == "gemini" else "vertex"
+    other = "vertex" if api == "gemini" else "gemini"
+    tools = [{name: value} for name, value in {**COMMON_TOOLS, **OWN_TOOLS[api]}.items()]
+    config = {"functionCallingConfig": {"mode": "AUTO"}, "retrievalConfig": {}}
+    answer = post(client, surface, {**body(), "tools": tools, "toolConfig": config})
+    assert answer.status_code == 200, answer.text
+    snake = post(client, surface, {**body(), "tools": [{"url_context": {}}]})
+    assert snake.status_code == 200, snake.text  # the proto's own names, as the SDK may send
+    for name, value in OWN_TOOLS[other].items():
+        error = refused(post(client, surface, {**body(), "tools": [{name: value}]}), surface)
+        assert error["message"] == unknown(name, "tools[0]")
 
 
 @pytest.mark.parametrize("surface", SURFACES)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -316,6 +317,24 @@ def test_google_search_grounds_the_answer_in_served_placeholder_pages(
         assert ("domain" in web) is surface.vertex_fields
         page = client.get(web["uri"])
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("surface", SURFACES, ids=lambda s: s.name)
+def test_grounding_pages_keep_the_root_path_behind_a_proxy(surface: Surface) -> None:
+    """The pages a grounded answer cites (its chunks' uris, the search suggestions' links)
+    name the public address, root path included, and are served there (issue 23)."""
+    public = "https://imagegen.example.test/emu"
+    app = create_app(emulator_config())
+    with TestClient(app, base_url="https://imagegen.example.test", root_path="/emu") as client:
+        grounding = generate(client, surface, body(tools=SEARCH))["candidates"][0][
+            "groundingMetadata"
+        ]
+        uris = [chunk["web"]["uri"] for chunk in grounding["groundingChunks"]]
+        pages = f"{public}/assets/grounding-api-redirect/"
+        assert uris and all(uri.startswith(pages) for uri in uris), uris
+        links = re.findall(r'href="([^"]+)"', grounding["searchEntryPoint"]["renderedContent"])
+        assert links and all(link.startswith(f"{public}/assets/") for link in links), links
+        assert all(client.get(uri).status_code == 200 for uri in [*uris, *links])
 
 
 def test_no_search_no_grounding_and_flash_image_takes_no_search(client: TestClient) -> None:

@@ -164,10 +164,35 @@ def test_unknown_paths_and_methods_under_vibedream_answer_in_its_shape(client: T
     assert wrong_method.json()["code"] == "method_not_allowed"
 
 
-def test_status_url_follows_the_public_base_url_behind_a_proxy(app) -> None:
+def test_every_url_follows_the_public_base_url_behind_a_proxy(app) -> None:
+    """Behind a proxy (`--root-path /emu`) both URLs an answer names keep the root path: the
+    statusUrl of the submit and, once the job is done, the output's download URL (issue 23)."""
+    public = "https://imagegen.example.test/emu"
     with TestClient(app, base_url="https://imagegen.example.test", root_path="/emu") as client:
         body = submit(client, TURBO, {"prompt": "x"})
-        assert body["statusUrl"].startswith("https://imagegen.example.test/emu/api/v1/predictions/")
+        assert body["statusUrl"] == f"{public}/api/v1/predictions/{body['id']}"
+        advance(client, 3)  # z-image-turbo takes 1-3 s
+        [output] = poll(client, body["id"])["outputs"]
+        assert output.startswith(f"{public}/assets/"), output
+        download = client.get(output)
+        assert download.status_code == 200
+        assert download.headers["content-type"] == "image/jpeg"
+
+
+def test_an_output_is_gone_at_exactly_its_expiry() -> None:
+    """With `asset_ttl`, a download works until the instant the file expires, not at it; the
+    dashboard says the same (issue 23: only 3D AI Studio's expiry was tested)."""
+    settings = {"vibedream": {"asset_ttl": 60, "job_duration": 2}}
+    with contract_client(create_app(emulator_config(providers=settings))) as client:
+        created = submit(client, TURBO, {"prompt": "x"})
+        advance(client, 2)
+        [url] = poll(client, created["id"])["outputs"]
+        advance(client, 59.5)
+        assert client.get(url).status_code == 200
+        advance(client, 0.5)  # exactly 60 s after completion
+        assert client.get(url).status_code == 404
+        [listed] = client.get("/_emulator/jobs").json()["jobs"]
+        assert listed["outputs"][0]["available"] is False
 
 
 def test_reset_forgets_jobs_and_rewinds_the_clock(client: TestClient) -> None:

@@ -140,6 +140,18 @@ def test_a_shared_ledger_holds_one_budget_for_every_worker(tmp_path: Path) -> No
     assert second.spent() == {Unit.CENTS: Decimal(0)}
 
 
+def test_what_one_worker_holds_or_spent_is_room_another_worker_lacks(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.json"
+    first, second = (Budget({Unit.CENTS: 50}, FileLedger(path)) for _ in range(2))
+    held = first.reserve("a", Cost(Decimal(15), Unit.CENTS))
+    assert held is not None
+    assert second.room(Unit.CENTS) == 35  # in flight on the other worker
+    first.settle(held, Cost(Decimal(12), Unit.CENTS))  # the answer said what it cost
+    assert second.room(Unit.CENTS) == 38
+    assert second.spent() == {Unit.CENTS: Decimal(12)}
+    assert second.reserve("b", Cost(Decimal(39), Unit.CENTS)) is None
+
+
 def test_a_real_api_is_unavailable_until_its_variables_are_set() -> None:
     found, missing = real_endpoints({"VERTEX_GATEWAY_API_KEY": "k"})
     assert not found
