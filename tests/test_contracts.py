@@ -255,10 +255,12 @@ COMMON_TOOLS = (
 )
 VERTEX_TOOLS = ("retrieval", "enterpriseWebSearch", "parallelAiSearch", "exaAiSearch")
 OPEN_OBJECTS: dict[tuple[str, str], dict[str, str]] = {
-    (VD, NANO): {"*": OPEN_REQUESTS},
-    (VD, ZIT): {"*": OPEN_REQUESTS},
-    (TD, "request.generate"): {"*": OPEN_REQUESTS},
-    (TD, "request.edit"): {"*": OPEN_REQUESTS},
+    # Every model's request, on the two providers that tolerate unknown fields.
+    **{
+        (provider, name): {"*": OPEN_REQUESTS}
+        for provider, name in all_schemas()
+        if provider in (VD, TD) and name.startswith("request")
+    },
     (VX, "response"): {"*": GOOGLE_GROWS},
     (VX, "response-gemini"): {"*": GOOGLE_GROWS},
     (VX, "stream-chunk"): {"*": GOOGLE_GROWS},
