@@ -113,7 +113,7 @@ class ImagegenEmulator:
         self._admin("POST", "/scenarios", json=scenario)
 
     def scenario(self, scenario: Mapping[str, Any]) -> dict[str, Any]:
-        """Add a scenario (README: Scenarios); returns it as the emulator lists it."""
+        """Add a scenario (docs/fault-model.md: Scenarios); returns it as the emulator lists it."""
         return self._admin("POST", "/scenarios", json=dict(scenario))["added"][0]
 
     # ------------------------------------------------------------------ wallets
@@ -148,9 +148,10 @@ class ImagegenEmulator:
     # ------------------------------------------------------------------ strict teardown
 
     def unmet_expectations(self, since_seq: int = 0) -> list[str]:
-        """What a strict test fails on (README: strict): steps of scenarios (queued faults
-        too) never played, and requests after journal seq ``since_seq`` that met an unknown
-        endpoint or an unknown model, as lines ``METHOD path -> status (route, model)``."""
+        """What a strict test fails on (docs/pytest-plugin.md: Strict tests): steps of
+        scenarios (queued faults too) never played, and requests after journal seq ``since_seq``
+        that met an unknown endpoint or an unknown model, as lines
+        ``METHOD path -> status (route, model)``."""
         problems = []
         for scenario in self._admin("GET", "/scenarios")["scenarios"]:
             if scenario["remaining"]:

@@ -53,7 +53,7 @@ def replay_line(
 ) -> str:
     """A curl command that sends the same request (the key as its environment variable). An
     emulated target is gone once the test ends: its lines go to ``$BASE``, an emulator started
-    with the same profile (README: the contract suite)."""
+    with the same profile (docs/contracts.md: the contract suite)."""
     base = REPLAY_BASE if target.is_emulator else target.base_url(provider)
     words = ["curl", "-sS", "-X", method, f'"{base}{path}"']
     for name, value in headers.items():

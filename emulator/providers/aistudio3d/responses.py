@@ -32,7 +32,7 @@ PROVIDER_ID = "3daistudio"
 IMAGE_RECIPE = "3daistudio.image"  # the recipe kind of a full image (a thumbnail: it, scaled)
 INPUT_FORMATS = ("png", "jpeg", "webp", "gif")
 THUMBNAIL_SIDE = 256
-# Defaults of the settings a config may override (README: configuration).
+# Defaults of the settings a config may override (docs/configuration.md).
 DEFAULT_ASSET_TTL = 24 * 3600  # "Results expire after 24 hours."
 DEFAULT_QUEUE = Duration(1.0, 5.0)
 MODERATION_FAILURE = "Content moderation: the request was flagged. Credits have been refunded."

@@ -19,7 +19,7 @@ The wire format is Google's, as recorded in public captures:
   chunk) and put `parts` before `role`; Vertex puts `role` first. A grounded answer's
   groundingMetadata rides on the last chunk, with finishReason. A candidate with no parts (a
   withheld image, `"content": {}`) is one chunk: the unary answer.
-Sources are named in the README's streaming section.
+Sources are named in docs/providers.md (Streaming).
 """
 
 from __future__ import annotations
