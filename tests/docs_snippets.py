@@ -7,11 +7,14 @@ on the line before a fence (invisible when rendered) changes what is done with i
     <!-- snippet: skip — reason -->   not run; the test is reported skipped with the reason
     <!-- snippet: output -->          before a ```text block: the previous snippet's output
     <!-- snippet: pytest -->          a python block that is a test module: run under pytest
+    <!-- snippet: slow — reason -->   marked slow (left out of the default suite)
+
+(Markers may be stacked on consecutive lines.)
 
 A `console` block is commands (`$ ` lines, `\\` continuations) and the output they show. Cheap
-claims in trailing comments are checked too: in Python, `print(...)  # shown` (each such line's
-text must appear in the output, in order); in shell, an image file's pixel size
-(`... > lighthouse.png  # 1376x768`).
+claims in trailing comments are checked too, each against a line of the output, in order: in
+Python `print(...)  # shown`; in shell `... | jq -r FILTER  # shown` and `... | head -n 1  # shown`;
+and in shell an image file's pixel size (`... > lighthouse.png  # 1376x768`).
 
 Running: a page's blocks run in page order against one emulator (`PageRun`), each shell block
 in bash (`set -euo pipefail`), its variables and working directory carried to the page's next
@@ -28,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,7 +50,7 @@ MARKER = re.compile(
 )
 DOCUMENTED_HOSTS = ("http://127.0.0.1:8000", "http://localhost:8000", "localhost:8000")
 DOCUMENTED_BASE = "http://127.0.0.1:8000"
-BLOCK_TIMEOUT = 60.0  # seconds one block may run
+BLOCK_TIMEOUT = 120.0  # seconds one block may run (a loaded machine is slow)
 PROMPT = "$ "
 KINDS = {"skip", "output", "pytest", "slow"}
 REPOSITORY_DIRS = ("examples",)  # linked into each page's working directory
@@ -204,6 +208,19 @@ IMAGE_CLAIM = re.compile(
 )
 
 
+# A shell line that prints one value (`| jq -r FILTER`, `| head -n 1`) and shows it in its
+# trailing comment: `... | jq -r .status   # completed`.
+SHELL_PRINT_CLAIM = re.compile(r"\|\s*(?:jq -r [^#|]*|head -n ?1)\s+#\s*(?P<shown>.+?)\s*$")
+
+
+def shell_claims(code: str) -> list[str]:
+    return [
+        match["shown"]
+        for line in code.splitlines()
+        if not IMAGE_CLAIM.search(line) and (match := SHELL_PRINT_CLAIM.search(line))
+    ]
+
+
 def image_claims(code: str) -> list[tuple[str, int, int]]:
     """(file, width, height) for each shell line that writes an image and states its size in a
     trailing comment."""
@@ -331,8 +348,9 @@ class PageRun:
     def check_claims(self, snippet: Snippet, outcome: Outcome) -> Outcome:
         from PIL import Image
 
-        if snippet.mode == "python":
-            missing = appears_in_order(printed_claims(snippet.code), outcome.output, self.base_url)
+        claims = {"python": printed_claims, "shell": shell_claims}.get(snippet.mode)
+        if claims is not None:
+            missing = appears_in_order(claims(snippet.code), outcome.output, self.base_url)
             if missing is not None:
                 return Outcome(
                     False, f"no output line matches the comment `# {missing}`:\n{outcome.output}"
@@ -445,7 +463,7 @@ def wrapper(argv: list[str] | None = None, environ: Mapping[str, str] = os.envir
         args += ["--base-url", base_url]
     if command not in LONG_RUNNING:
         os.execv(real, [real, *args])
-    sys.exit(serve_until_banner(real, rewrite_listen(command, args[1:])))
+    sys.exit(serve_until_banner(real, rewrite_listen(command, args[1:]), probe=command == "serve"))
 
 
 LONG_RUNNING = ("serve", "record")  # they run until stopped: stopped once they printed their banner
@@ -467,7 +485,28 @@ def rewrite_listen(command: str, args: list[str]) -> list[str]:
     return [command, "--host", "127.0.0.1", "--port", "0", *kept]
 
 
-def serve_until_banner(real: str, args: list[str]) -> int:
+def answers(base_url: str) -> bool:
+    """Waits until the server answers HTTP (any status): it prints its banner before its
+    event loop runs, and a Ctrl-C before that is an interruption (exit status 130)."""
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + BLOCK_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            opener.open(f"{base_url}/_emulator/health", timeout=5).close()
+            return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def serve_until_banner(real: str, args: list[str], probe: bool) -> int:
+    """Runs a long-running command until it printed its banner (and, with `probe`, answers
+    HTTP: `record` is not probed, as it would record the probe), then stops it as Ctrl-C."""
     import selectors
 
     process = subprocess.Popen([real, *args], stdout=subprocess.PIPE)
@@ -483,6 +522,9 @@ def serve_until_banner(real: str, args: list[str]) -> int:
         if not chunk:
             break
         printed += chunk
+    listening = re.search(rb"listening on (http://\S+)", printed)
+    if probe and listening and process.poll() is None:
+        answers(listening[1].decode())
     if process.poll() is None:
         process.send_signal(signal.SIGINT)  # as Ctrl-C
     rest, _ = process.communicate(timeout=BLOCK_TIMEOUT)

@@ -176,6 +176,13 @@ def test_a_printed_claim_is_checked(tmp_path: Path, base_url: str, shown: str, o
     assert outcome.ok is ok, outcome.message
 
 
+@pytest.mark.parametrize(("shown", "ok"), [("processing", True), ("completed", False)])
+def test_a_shell_claim_is_checked(tmp_path: Path, base_url: str, shown: str, ok: bool) -> None:
+    text = GOOD_CURL.replace("| jq -r .status", f"| jq -r .status  # {shown}")
+    [outcome] = run_page_text(text, tmp_path, base_url)
+    assert outcome.ok is ok, outcome.message
+
+
 @pytest.mark.parametrize(("size", "ok"), [("64x32", True), ("32x64", False)])
 def test_an_image_size_claim_is_checked(tmp_path: Path, base_url: str, size: str, ok: bool) -> None:
     text = (
