@@ -49,7 +49,6 @@ MARKER = re.compile(
     r"^\s*<!--\s*snippet:\s*(?P<kind>[a-z-]+)\s*(?:[-—:]+\s*(?P<reason>.*?))?\s*-->\s*$"
 )
 DOCUMENTED_HOSTS = ("http://127.0.0.1:8000", "http://localhost:8000", "localhost:8000")
-DOCUMENTED_BASE = "http://127.0.0.1:8000"
 BLOCK_TIMEOUT = 120.0  # seconds one block may run (a loaded machine is slow)
 PROMPT = "$ "
 KINDS = {"skip", "output", "pytest", "slow"}
@@ -151,6 +150,7 @@ def split_console(code: str) -> tuple[str, str]:
 # What varies from run to run, on the page and in the output alike, so the page can show a
 # real run's text: (pattern, placeholder).
 PLACEHOLDERS = (
+    (re.compile(r"\b(?:127\.0\.0\.1|localhost):\d+"), "127.0.0.1:<port>"),  # --port 0
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
     (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?Z?"), "<time>"),
     (re.compile(r"\b\d+(?:\.\d+)?s\b"), "<seconds>s"),  # elapsed times: 2.0s
@@ -159,32 +159,31 @@ PLACEHOLDERS = (
 TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def normalise(text: str, base_url: str) -> str:
+def normalise(text: str) -> str:
     """The text as a terminal leaves it (a line redrawn after `\\r` shows its last form),
-    the live base URL as the documented one, PLACEHOLDERS applied, trailing spaces gone."""
+    PLACEHOLDERS applied (any port of 127.0.0.1 is `<port>`), trailing spaces gone."""
     text = TERMINAL_CONTROL.sub("", text.replace("\r\n", "\n"))
     text = "\n".join(line.rpartition("\r")[2] for line in text.split("\n"))
-    text = text.replace(base_url, DOCUMENTED_BASE)
     for pattern, placeholder in PLACEHOLDERS:
         text = pattern.sub(placeholder, text)
     return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
 
 
-def matches(shown: str, actual: str, base_url: str) -> bool:
+def matches(shown: str, actual: str) -> bool:
     """doctest's ELLIPSIS: `...` in what the page shows matches any text (line breaks too);
     the rest must be equal after normalise()."""
-    expected = normalise(shown, base_url)
+    expected = normalise(shown)
     pattern = ".*?".join(re.escape(part) for part in expected.split("..."))
-    return re.fullmatch(pattern, normalise(actual, base_url), re.DOTALL) is not None
+    return re.fullmatch(pattern, normalise(actual), re.DOTALL) is not None
 
 
-def appears_in_order(claims: Iterable[str], actual: str, base_url: str) -> str | None:
+def appears_in_order(claims: Iterable[str], actual: str) -> str | None:
     """None when each claim matches a line of `actual` (ELLIPSIS allowed), in order; else the
     first claim that does not."""
-    lines = normalise(actual, base_url).splitlines()
+    lines = normalise(actual).splitlines()
     position = 0
     for claim in claims:
-        while position < len(lines) and not matches(claim, lines[position], base_url):
+        while position < len(lines) and not matches(claim, lines[position]):
             position += 1
         if position == len(lines):
             return claim
@@ -335,12 +334,12 @@ class PageRun:
             shown = snippet.output
         if not outcome.ok:
             return outcome
-        if shown and not matches(shown, outcome.output, self.base_url):
+        if shown and not matches(shown, outcome.output):
             return Outcome(
                 False,
                 "the output differs from the page's\n--- shown ---\n"
-                f"{normalise(shown, self.base_url)}\n--- got ---\n"
-                f"{normalise(outcome.output, self.base_url)}",
+                f"{normalise(shown)}\n--- got ---\n"
+                f"{normalise(outcome.output)}",
                 outcome.output,
             )
         return self.check_claims(snippet, outcome)
@@ -350,7 +349,7 @@ class PageRun:
 
         claims = {"python": printed_claims, "shell": shell_claims}.get(snippet.mode)
         if claims is not None:
-            missing = appears_in_order(claims(snippet.code), outcome.output, self.base_url)
+            missing = appears_in_order(claims(snippet.code), outcome.output)
             if missing is not None:
                 return Outcome(
                     False, f"no output line matches the comment `# {missing}`:\n{outcome.output}"
@@ -522,13 +521,15 @@ def serve_until_banner(real: str, args: list[str], probe: bool) -> int:
         if not chunk:
             break
         printed += chunk
+        sys.stdout.buffer.write(chunk)  # as it comes, so it stays in order with its stderr
+        sys.stdout.flush()
     listening = re.search(rb"listening on (http://\S+)", printed)
     if probe and listening and process.poll() is None:
         answers(listening[1].decode())
     if process.poll() is None:
         process.send_signal(signal.SIGINT)  # as Ctrl-C
     rest, _ = process.communicate(timeout=BLOCK_TIMEOUT)
-    sys.stdout.buffer.write(printed + rest)
+    sys.stdout.buffer.write(rest)
     sys.stdout.flush()
     return process.returncode
 
