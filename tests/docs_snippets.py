@@ -52,6 +52,8 @@ DOCUMENTED_HOSTS = ("http://127.0.0.1:8000", "http://localhost:8000", "localhost
 BLOCK_TIMEOUT = 120.0  # seconds one block may run (a loaded machine is slow)
 PROMPT = "$ "
 KINDS = {"skip", "output", "pytest", "slow"}
+# curl options (a bash case pattern) with which a command shows the HTTP status itself
+SHOWS_STATUS = "--include|--head|--dump-header|-[iID]*|-[a-zA-Z]*[iID]*"
 REPOSITORY_DIRS = ("examples",)  # linked into each page's working directory
 
 
@@ -255,8 +257,9 @@ class PageRun:
       VERTEX_GATEWAY_API_KEY) and VERTEX_GATEWAY_BASE_URL the live emulator, as a user
       following the pages has them;
     - HTTP(S)_PROXY a closed port, so nothing can reach a real API;
-    - PYTHONPATH the repository's examples/ (the pages import `thumbnailer`), and a link to
-      examples/ in the working directory (a temporary one per page).
+    - PYTHONPATH the repository's root and examples/ (the pages import `thumbnailer`), and
+      links to examples/ and the venv (`.venv`) in the working directory (a temporary one per
+      page), for the commands the pages give from the repository's root.
     """
 
     base_url: str
@@ -277,12 +280,12 @@ class PageRun:
         curl = shutil.which("curl")
         if curl is not None:
             # An HTTP error fails the command (exit 22) and shows its body, unless the
-            # command shows the status itself (-i): a wrong path cannot pass unseen.
+            # command shows the status itself (-i, -I, -D): a wrong path cannot pass unseen.
             shim = bin_dir / "curl"
             shim.write_text(
                 "#!/bin/bash\n"
-                'for arg in "$@"; do case "$arg" in --include|--head|-[iI]*|-[a-zA-Z]*[iI]*) '
-                f'exec {curl} "$@";; esac; done\n'
+                f'for arg in "$@"; do case "$arg" in {SHOWS_STATUS}) exec {curl} "$@";; esac\n'
+                "done\n"
                 f'exec {curl} --fail-with-body --show-error "$@"\n'
             )
             shim.chmod(0o755)
@@ -312,6 +315,8 @@ class PageRun:
             link = self.workdir / name
             if not link.exists():
                 link.symlink_to(ROOT / name)
+        if not (self.workdir / ".venv").exists():  # `.venv/bin/python -m bench...`
+            (self.workdir / ".venv").symlink_to(VENV_BIN.parent)
         self.cwd = self.workdir
 
     def live(self, code: str) -> str:
