@@ -58,7 +58,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if MARKER not in markdown:
         return markdown
     schema = json.loads(_schema_file(config).read_text())
-    return markdown.replace(MARKER, f"{START}\n\n{render(schema)}\n\n{END}")
+    reference = f'<div class="config-reference" markdown>\n\n{render(schema)}\n\n</div>'
+    return markdown.replace(MARKER, f"{START}\n\n{reference}\n\n{END}")
 
 
 def on_serve(server: Any, config: Any, builder: Any) -> Any:
@@ -129,12 +130,12 @@ class _Renderer:
             section = self._section_of(sub, top)
             full = self.ref(sub)
             kind = f"table: see [{section[0]}](#{section[1]})" if section else self.kind(sub)
+            limits = self.limits(full)
             out.append(
                 (
                     f"`{path}`",
-                    kind,
+                    f"{kind}; {limits}" if limits else kind,
                     _default(full),
-                    self.limits(full),
                     _text(sub.get("description") or full.get("description", "")),
                 )
             )
@@ -237,6 +238,6 @@ def _text(text: str) -> str:
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
-    lines = ["| key | type | default | allowed | description |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| key | type and range | default | description |", "| --- | --- | --- | --- |"]
     lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in rows]
     return "\n".join(lines)
