@@ -50,6 +50,7 @@ MARKER = re.compile(
 )
 DOCUMENTED_HOSTS = ("http://127.0.0.1:8000", "http://localhost:8000", "localhost:8000")
 BLOCK_TIMEOUT = 120.0  # seconds one block may run (a loaded machine is slow)
+SLOW_BLOCK_TIMEOUT = 600.0  # a block marked slow (a benchmark)
 PROMPT = "$ "
 KINDS = {"skip", "output", "pytest", "slow"}
 # curl options (a bash case pattern) with which a command shows the HTTP status itself
@@ -332,10 +333,14 @@ class PageRun:
             code, shown = (
                 split_console(snippet.code) if snippet.mode == "console" else (snippet.code, None)
             )
-            outcome = self.run_shell(self.live(code), terminal=snippet.mode == "console")
+            outcome = self.run_shell(
+                self.live(code), terminal=snippet.mode == "console", slow=snippet.slow
+            )
             shown = snippet.output if snippet.output is not None else shown
         else:
-            outcome = self.run_python(self.live(snippet.code), pytest=snippet.mode == "pytest")
+            outcome = self.run_python(
+                self.live(snippet.code), pytest=snippet.mode == "pytest", slow=snippet.slow
+            )
             shown = snippet.output
         if not outcome.ok:
             return outcome
@@ -372,7 +377,7 @@ class PageRun:
                 )
         return outcome
 
-    def run_shell(self, code: str, terminal: bool = False) -> Outcome:
+    def run_shell(self, code: str, terminal: bool = False, slow: bool = False) -> Outcome:
         """A console block runs in a pseudo-terminal (util-linux `script`): what it shows is a
         terminal's output, progress redrawn in place."""
         script = self.workdir / ".snippet.sh"
@@ -390,7 +395,7 @@ class PageRun:
                 shlex.join(command),
                 "/dev/null",
             ]
-        result = self.subprocess(command, self.cwd)
+        result = self.subprocess(command, self.cwd, slow)
         if self.state.exists():
             env = dict(
                 item.split("=", 1) for item in self.state.read_text().split("\0") if "=" in item
@@ -400,7 +405,7 @@ class PageRun:
             self.state.unlink()
         return result
 
-    def run_python(self, code: str, pytest: bool) -> Outcome:
+    def run_python(self, code: str, pytest: bool, slow: bool = False) -> Outcome:
         if pytest:
             (self.workdir / "test_snippet.py").write_text(code)
             command = [
@@ -410,9 +415,10 @@ class PageRun:
         else:
             (self.workdir / "snippet.py").write_text(code)
             command = [sys.executable, "-c", RUN_PYTHON, "snippet.py"]
-        return self.subprocess(command, self.workdir)
+        return self.subprocess(command, self.workdir, slow)
 
-    def subprocess(self, command: list[str], cwd: Path) -> Outcome:
+    def subprocess(self, command: list[str], cwd: Path, slow: bool = False) -> Outcome:
+        timeout = SLOW_BLOCK_TIMEOUT if slow else BLOCK_TIMEOUT
         process = subprocess.Popen(
             command,
             cwd=cwd,
@@ -423,12 +429,12 @@ class PageRun:
             start_new_session=True,  # its own process group: a timeout ends its children too
         )
         try:
-            raw, _ = process.communicate(timeout=BLOCK_TIMEOUT)
+            raw, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             raw, _ = process.communicate()
             output = raw.decode(errors="replace")
-            return Outcome(False, f"still running after {BLOCK_TIMEOUT:g} s:\n{output}", output)
+            return Outcome(False, f"still running after {timeout:g} s:\n{output}", output)
         # bytes, not text mode: universal newlines would turn a redrawn line's \r into \n
         output = raw.decode(errors="replace")
         if process.returncode != 0:

@@ -7,7 +7,9 @@ The emulator is `imagegen-emulator serve --port 0 --seed 1` (what `make serve` r
 in a snippet's text is replaced by its address, so the snippets stay as a reader pastes them;
 the rest of what a snippet sees (its environment, the `imagegen-emulator` and `curl` it runs)
 is described in tests/docs_snippets.py (`PageRun`). A page's snippets run in page order, once
-per test process, on the first of its tests that runs there; each test then reports its own.
+per test process, on the first of its tests that runs there (the page's snippets that are not
+slow run whenever a later one is tested: it may use what they made); each test then reports
+its own.
 Without curl or jq the snippets that use them skip, saying so (in CI, `CI` set, they fail:
 .ci/run installs both).
 """
@@ -56,9 +58,12 @@ class Pages:
         base_url = self.served.base_url
         httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
         run = PageRun(base_url, self.workdir / snippets[0].page.replace("/", "_"))
-        for snippet in snippets:
+        wanted = [index for index, s in enumerate(snippets) if s.id in self.selected]
+        # Up to the last selected one, the page's other snippets run too, except slow ones:
+        # a later snippet may use what an earlier one made (a variable, recordings/).
+        for snippet in snippets[: max(wanted, default=-1) + 1]:
             runnable = snippet.skip is None and needs_missing_tool(snippet) is None
-            if runnable and snippet.id in self.selected:
+            if runnable and (snippet.id in self.selected or not snippet.slow):
                 self.results[snippet.id] = run.run(snippet)
 
 
