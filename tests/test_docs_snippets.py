@@ -17,6 +17,7 @@ Without curl or jq the snippets that use them skip, saying so (in CI, `CI` set, 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,7 @@ SEED = "1"
 
 def needs_missing_tool(snippet: Snippet) -> str | None:
     for tool in ("curl", "jq"):
-        if f"{tool} " in snippet.code and shutil.which(tool) is None:
+        if re.search(rf"\b{tool}\b", snippet.code) and shutil.which(tool) is None:
             return tool
     return None
 
