@@ -270,6 +270,7 @@ def every_field_set() -> Config:
         admin_token="a-token-of-length",
         cors_allowed_origins=["https://a.example"],
         admin_allowed_origins=["https://b.example"],
+        allowed_hosts=["emu.test"],
         replay_folder="recordings",
         replay_strict=True,
         replay_match=["method", "body"],

@@ -344,6 +344,11 @@ def test_the_models_that_follow_their_input_take_its_ratio(client: TestClient) -
         ("flux-2-pro-edit", {"size": "huge"}, "size"),
         ("flux-dev", {"num_images": 0}, "num_images"),
         ("image-upscaler", {"target_resolution": "16k"}, "target_resolution"),
+        ("seedream-v3-1", {"width": 0}, "width"),  # the side out of range is the one named
+        ("seedream-v3-1", {"height": 0}, "height"),
+        ("seedream-v3-1", {"height": 99999}, "height"),
+        # The page prints this key with spaces and capitals: the error names it so.
+        ("edit-sequential", {"Enable Safety Checker": "no"}, "Enable Safety Checker"),
     ],
 )
 def test_what_no_rule_can_serve_is_a_400_naming_the_field(

@@ -27,6 +27,7 @@ from emulator.core.errors import ApiError
 from emulator.providers.vertex.request import normalise_names
 from tests.contract.wire import Call
 from tests.images import data_uri
+from tests.sizes import PRO_SIZES
 
 # Real images of exactly a listed aspect ratio, so "the first input image's ratio" is known.
 POOL_RATIOS = {
@@ -110,6 +111,10 @@ def generation_config_schema() -> dict[str, Any]:
     request = copy.deepcopy(contracts.schema("vertex", "request"))
     defs = request["$defs"]
     defs["generationConfig"]["properties"]["candidateCount"]["maximum"] = 1
+    # One schema serves every model; VERTEX_MODELS (Gemini 3 Pro Image) take its size table only.
+    image = defs["imageConfig"]["properties"]
+    image["aspectRatio"] = {"enum": list(PRO_SIZES)}
+    image["imageSize"] = {"enum": list(next(iter(PRO_SIZES.values())))}
     return {"$schema": request["$schema"], "$defs": defs, **defs["generationConfig"]}
 
 

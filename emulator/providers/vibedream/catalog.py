@@ -150,7 +150,9 @@ def _width_height_size(
                 f"must be a whole number of pixels when {rule['width_param']} or"
                 f" {rule['height_param']} is given; got {value!r}.",
             )
-    return _bounded(rule["width_param"], int(width), int(height))
+    # Name the side to blame: the height when the width is within bounds.
+    blamed = rule["width_param"] if not 1 <= int(width) <= MAX_SIDE else rule["height_param"]
+    return _bounded(blamed, int(width), int(height))
 
 
 def _preset_size(
