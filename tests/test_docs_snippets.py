@@ -1,15 +1,16 @@
 """Every shell and Python snippet of README.md and docs/ runs against a live emulator, its
 output checked where the page shows it (issue 20). One test per fenced block, `page.md:LINE`.
 
-The emulator is `imagegen-emulator serve --port 0 --seed 1` (what `make serve` runs: profile
-`dev`, real clock) in a subprocess on 127.0.0.1, one per test process, reset
-(`POST /_emulator/reset`) before each page. Every `http://127.0.0.1:8000` and `localhost:8000`
-in a snippet's text is replaced by its address, so the snippets stay as a reader pastes them;
-the rest of what a snippet sees (its environment, the `imagegen-emulator` and `curl` it runs)
-is described in tests/docs_snippets.py (`PageRun`). A page's snippets run in page order, once
-per test process, on the first of its tests that runs there (the page's snippets that are not
-slow run whenever a later one is tested: it may use what they made); each test then reports
-its own.
+The emulator is `imagegen-emulator serve --port 0 --seed 1 --profile instant` (`make serve`
+runs `dev`, whose jobs take seconds of real time: the pages poll or move the clock, so what
+they show holds on both, and `instant` keeps the run short) in a subprocess on 127.0.0.1, one
+per test process, reset (`POST /_emulator/reset`) before each page. Every
+`http://127.0.0.1:8000` and `localhost:8000` in a snippet's text is replaced by its address, so
+the snippets stay as a reader pastes them; the rest of what a snippet sees (its environment,
+the `imagegen-emulator` and `curl` it runs) is described in tests/docs_snippets.py (`PageRun`).
+A page's snippets run in page order, once per test process, on the first of its tests that runs
+there (the page's snippets that are not slow run whenever a later one is tested: it may use
+what they made); each test then reports its own.
 Without curl or jq the snippets that use them skip, saying so (in CI, `CI` set, they fail:
 .ci/run installs both).
 """
@@ -30,6 +31,9 @@ from tests.serve_process import Served, end_serve, start_serve
 
 SNIPPETS = collect_all()
 SEED = "1"
+# Jobs finish at once, so the pages run in seconds; what a page shows holds on any profile
+# (the tour moves the clock or polls until done).
+PROFILE = "instant"
 
 
 def needs_missing_tool(snippet: Snippet) -> str | None:
@@ -77,7 +81,7 @@ def pages(
         for item in request.session.items
         if hasattr(item, "callspec") and isinstance(item.callspec.params.get("snippet"), Snippet)
     }
-    served = start_serve("--seed", SEED)
+    served = start_serve("--seed", SEED, "--profile", PROFILE)
     try:
         yield Pages(served, tmp_path_factory.mktemp("snippets"), selected)
     finally:
