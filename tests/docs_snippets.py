@@ -54,7 +54,7 @@ SLOW_BLOCK_TIMEOUT = 600.0  # a block marked slow (a benchmark)
 PROMPT = "$ "
 KINDS = {"skip", "output", "pytest", "slow"}
 # curl options (a bash case pattern) with which a command shows the HTTP status itself
-SHOWS_STATUS = "--include|--head|--dump-header|-[iID]*|-[a-zA-Z]*[iID]*"
+SHOWS_STATUS = "--include|--head|--dump-header|--write-out|-w|-[iIDw]*|-[a-zA-Z]*[iIDw]*"
 REPOSITORY_DIRS = ("examples",)  # linked into each page's working directory
 
 
