@@ -3,7 +3,7 @@ section 1.2, documented by example only, served from its table row.
 
 The facts are read out of MODELS.md itself where it is practical (the model list, the example
 bodies, the Gemini size tables), so these tests check the emulator against the source rather
-than against a copy; the test skips what needs MODELS.md when shared/ is absent."""
+than against a copy; read from the repository's verbatim copy (tests/fixtures/provider-facts/)."""
 
 from __future__ import annotations
 
@@ -25,9 +25,11 @@ from emulator import create_app
 from emulator.core import tables
 from emulator.providers.vibedream import catalog
 from emulator.providers.vibedream.catalog import models
+from tests import provider_facts
 from tests.conftest import AUTH, KEY, contract_client, emulator_config
 
-MODELS_MD = Path(__file__).resolve().parents[1].parent / "shared/provider-facts/MODELS.md"
+# The verbatim copy in the repository (tests/provider_facts.py), so a clean clone runs these too.
+MODELS_MD = provider_facts.MODELS_MD
 needs_models_md = pytest.mark.skipif(not MODELS_MD.exists(), reason=f"no {MODELS_MD}")
 SEEDS = ("nano-banana-pro-edit", "z-image-turbo")
 BY_EXAMPLE = sorted(m.id for m in models().values() if m.documented_by_example)
