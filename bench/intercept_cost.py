@@ -61,10 +61,8 @@ class AppClients:
     requests: requests.Session | None = None
 
 
-def intercept_test_httpx() -> None:
-    if AppClients.httpx is None:
-        AppClients.httpx = httpx.Client(headers=AUTH)
-    client = AppClients.httpx
+def submit_poll_download(client: httpx.Client | requests.Session) -> None:
+    """The app's whole path under intercept: the same calls on either client library."""
     with intercept() as emu:
         submitted = client.post(REAL_API + SUBMIT, json=BODY).json()
         emu.advance(10)
@@ -73,17 +71,17 @@ def intercept_test_httpx() -> None:
         assert image.status_code == 200 and image.content, image
 
 
+def intercept_test_httpx() -> None:
+    if AppClients.httpx is None:
+        AppClients.httpx = httpx.Client(headers=AUTH)
+    submit_poll_download(AppClients.httpx)
+
+
 def intercept_test_requests() -> None:
     if AppClients.requests is None:
         AppClients.requests = requests.Session()
         AppClients.requests.headers.update(AUTH)
-    session = AppClients.requests
-    with intercept() as emu:
-        submitted = session.post(REAL_API + SUBMIT, json=BODY).json()
-        emu.advance(10)
-        prediction = session.get(submitted["statusUrl"]).json()
-        image = session.get(prediction["outputs"][0])
-        assert image.status_code == 200 and image.content, image
+    submit_poll_download(AppClients.requests)
 
 
 INTERCEPT_TESTS = {"httpx": intercept_test_httpx, "requests": intercept_test_requests}
